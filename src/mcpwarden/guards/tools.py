@@ -1,0 +1,113 @@
+"""Tool access per server: allow/deny globs, read-only mode, and a tools/list that hides
+what may not run.
+
+``allow`` and ``deny`` are shell-style globs (``*``, ``?``, ``[abc]``) matched
+case-sensitively against the tool name; deny wins. In read-only mode a tool may run only
+if the server annotates it ``readOnlyHint: true`` in ``tools/list`` or it matches ``reads``;
+a tool the gateway has not seen listed is not known to be read-only, so it is denied.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from mcpwarden.guards.base import PASS, Deny, Guard, Rewrite, Verdict
+from mcpwarden.policy.base import StrictModel
+
+if TYPE_CHECKING:
+    from mcpwarden.gateway.session import Call, Session
+    from mcpwarden.wire.message import Message
+
+
+class ToolsOptions(StrictModel):
+    allow: list[str] = Field(default_factory=lambda: ["*"], description="Globs of tools that may run.")
+    deny: list[str] = Field(default_factory=list, description="Globs of tools that may not run; deny wins.")
+    read_only: bool = Field(False, description="Only tools annotated readOnlyHint: true or listed in `reads` run.")
+    reads: list[str] = Field(default_factory=list, description="Globs of tools treated as reads in read-only mode.")
+
+
+class _Globs:
+    """A list of globs compiled into one regex; remembers which glob matched, for messages."""
+
+    __slots__ = ("globs", "regex")
+
+    def __init__(self, globs: list[str]):
+        self.globs = list(globs)
+        self.regex = re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs)) if globs else None
+
+    def match(self, name: str) -> bool:
+        return self.regex is not None and self.regex.match(name) is not None
+
+    def which(self, name: str) -> tuple[int, str] | None:
+        for i, glob in enumerate(self.globs):
+            if fnmatch.fnmatchcase(name, glob):
+                return i, glob
+        return None
+
+
+class ToolsGuard(Guard):
+    name = "tools"
+    methods = frozenset({"tools/call", "tools/list"})
+
+    def __init__(self, options: ToolsOptions, server: str, rule_prefix: str):
+        self.server = server
+        self.prefix = rule_prefix
+        self.allow = _Globs(options.allow)
+        self.deny = _Globs(options.deny)
+        self.read_only = options.read_only
+        self.reads = _Globs(options.reads)
+
+    def _refusal(self, tool: str, session: Session) -> Deny | None:
+        if self.deny.match(tool):
+            i, glob = self.deny.which(tool) or (0, "?")
+            return Deny(f"tool '{tool}' on server '{self.server}' matches deny pattern '{glob}'", f"{self.prefix}.deny[{i}]")
+        if not self.allow.match(tool):
+            return Deny(f"tool '{tool}' on server '{self.server}' is not in the allow list", f"{self.prefix}.allow")
+        if self.read_only and not self.reads.match(tool):
+            hints = session.state.get(self.name, {})
+            if hints.get(tool) is not True:
+                why = "is not annotated readOnlyHint: true" if tool in hints else "has not been listed by the server"
+                return Deny(
+                    f"server '{self.server}' is read-only and tool '{tool}' {why}", f"{self.prefix}.read_only"
+                )
+        return None
+
+    def on_request(self, msg: Message, session: Session) -> Verdict:
+        if msg.method != "tools/call" or msg.origin != "client":
+            return PASS
+        tool = msg.tool_name
+        if tool is None:
+            return Deny("tools/call without a tool name", f"{self.prefix}.allow")
+        return self._refusal(tool, session) or PASS
+
+    def on_response(self, msg: Message, call: Call, session: Session) -> Verdict:
+        if call.method != "tools/list":
+            return PASS
+        result = msg.obj.get("result")
+        if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
+            return PASS
+        hints: dict[str, bool] = session.state.setdefault(self.name, {})
+        kept: list[Any] = []
+        hidden: list[str] = []
+        for tool in result["tools"]:
+            name = tool.get("name") if isinstance(tool, dict) else None
+            if not isinstance(name, str):
+                hidden.append("<unnamed>")
+                continue
+            annotations = tool.get("annotations")
+            hints[name] = isinstance(annotations, dict) and annotations.get("readOnlyHint") is True
+            if self._refusal(name, session) is None:
+                kept.append(tool)
+            else:
+                hidden.append(name)
+        if not hidden:
+            return PASS
+        new_result = dict(result)
+        new_result["tools"] = kept
+        obj = dict(msg.obj)
+        obj["result"] = new_result
+        return Rewrite(obj, f"{self.prefix}", note=f"hid {len(hidden)} tool(s): {', '.join(hidden[:20])}")

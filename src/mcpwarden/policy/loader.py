@@ -1,0 +1,113 @@
+"""Reading a policy file: YAML with line numbers, validated by the schema, errors that name
+file, line and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from mcpwarden.errors import PolicyError
+from mcpwarden.policy.schema import Policy
+
+MAX_POLICY_BYTES = 4 * 1024 * 1024
+
+Loc = tuple[str | int, ...]
+
+
+class _LineMap:
+    """Where each key and item of the YAML document starts (1-based lines)."""
+
+    def __init__(self) -> None:
+        self.lines: dict[Loc, int] = {}
+
+    def line_of(self, loc: Loc) -> int | None:
+        while loc:
+            if loc in self.lines:
+                return self.lines[loc]
+            loc = loc[:-1]
+        return self.lines.get(())
+
+
+def _walk(node: yaml.Node, loc: Loc, lines: _LineMap, source: str) -> None:
+    lines.lines.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            if key in seen:
+                raise PolicyError(f"{source}:{key_node.start_mark.line + 1}: {_dotted((*loc, key))}: duplicate key")
+            seen.add(key)
+            lines.lines[(*loc, key)] = key_node.start_mark.line + 1
+            _walk(value_node, (*loc, key), lines, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*loc, i), lines, source)
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def parse_policy(text: str, source: str = "<policy>") -> Policy:
+    """Validate policy text. Raises PolicyError naming source, line and field."""
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            lines = _LineMap()
+            if node is not None:
+                _walk(node, (), lines, source)
+            data: Any = loader.construct_document(node) if node is not None else {}
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise PolicyError(f"{where}: not valid YAML: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{source}: not valid YAML: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}:1: the policy must be a mapping of keys (version, servers, ...)")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal["))))
+            line = lines.line_of(loc)
+            where = f"{source}:{line}" if line else source
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check the spelling; see docs/policy.md)"
+            problems.append(f"{where}: {_dotted(loc)}: {msg}")
+        raise PolicyError("\n".join(problems)) from None
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and validate a policy file."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_POLICY_BYTES:
+            raise PolicyError(f"{path}: policy file is {size} bytes; the limit is {MAX_POLICY_BYTES}")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read policy file: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"{path}: policy file is not UTF-8 (byte {exc.start})") from None
+    return parse_policy(text, str(path))
+
+
+def default_policy() -> Policy:
+    """The built-in policy used without --policy: audit and detection on, every tool allowed."""
+    return Policy()

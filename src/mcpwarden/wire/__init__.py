@@ -1,0 +1,1 @@
+"""JSON-RPC on bytes: framing, message classification, error construction. No sockets here."""

@@ -1,0 +1,96 @@
+"""A JSON-RPC message as the gateway sees it: the bytes it arrived as, and its parsed form.
+
+The gateway forwards ``raw`` unchanged unless a guard rewrites the message, so every field
+(unknown ones and ``_meta`` included) survives byte for byte.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+
+from mcpwarden.errors import FramingError
+
+Kind = Literal["request", "notification", "response"]
+Origin = Literal["client", "server"]
+
+_NO_ID = object()
+
+
+class Message:
+    """One parsed JSON-RPC message. ``raw`` is the exact line it came as (without the newline)."""
+
+    __slots__ = ("id", "kind", "method", "obj", "origin", "raw")
+
+    def __init__(self, raw: bytes, obj: dict[str, Any], kind: Kind, method: str | None, id: Any, origin: Origin):
+        self.raw = raw
+        self.obj = obj
+        self.kind = kind
+        self.method = method
+        self.id = id
+        self.origin = origin
+
+    @property
+    def params(self) -> dict[str, Any]:
+        p = self.obj.get("params")
+        return p if isinstance(p, dict) else {}
+
+    @property
+    def tool_name(self) -> str | None:
+        """The tool a ``tools/call`` request names, else None."""
+        if self.method != "tools/call":
+            return None
+        name = self.params.get("name")
+        return name if isinstance(name, str) else None
+
+    def replace(self, obj: dict[str, Any]) -> Message:
+        """A copy carrying ``obj`` (re-serialised) in place of this message's body."""
+        return Message(orjson.dumps(obj), obj, self.kind, self.method, self.id, self.origin)
+
+    def __repr__(self) -> str:  # never the body: it may hold secrets
+        return f"<Message {self.origin} {self.kind} method={self.method!r} id={self.id!r} bytes={len(self.raw)}>"
+
+
+def parse(raw: bytes, origin: Origin) -> Message:
+    """Parse one JSON-RPC line. Raises FramingError with a reason fit to show a peer.
+
+    ``FramingError.args[1]`` carries the id when the message was an object with an id, so the
+    error can be answered to the right request.
+    """
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        reason = "invalid UTF-8" if "utf-8" in str(exc).lower() else "invalid JSON"
+        raise FramingError(f"{reason}: {exc}", None) from None
+    if not isinstance(obj, dict):
+        if isinstance(obj, list):
+            raise FramingError("JSON-RPC batches (arrays) are not supported by MCP", None)
+        raise FramingError("a JSON-RPC message must be a JSON object", None)
+    msg_id = obj.get("id", _NO_ID)
+    method = obj.get("method")
+    if method is not None:
+        if not isinstance(method, str):
+            raise FramingError("'method' must be a string", None if msg_id is _NO_ID else msg_id)
+        if msg_id is _NO_ID:
+            return Message(raw, obj, "notification", method, None, origin)
+        if not _valid_id(msg_id):
+            raise FramingError("'id' must be a string or an integer", None)
+        return Message(raw, obj, "request", method, msg_id, origin)
+    if msg_id is _NO_ID or ("result" not in obj and "error" not in obj):
+        raise FramingError("not a JSON-RPC request, notification or response", None)
+    if not _valid_id(msg_id) and msg_id is not None:
+        raise FramingError("'id' must be a string or an integer", None)
+    return Message(raw, obj, "response", None, msg_id, origin)
+
+
+def _valid_id(value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, str)
+
+
+def error_response(msg_id: Any, code: int, message: str, data: dict[str, Any] | None = None) -> bytes:
+    """A JSON-RPC error response line body (no newline)."""
+    err: dict[str, Any] = {"code": code, "message": message}
+    if data:
+        err["data"] = data
+    return orjson.dumps({"jsonrpc": "2.0", "id": msg_id, "error": err})
