@@ -1,0 +1,1 @@
+"""The gateway: sessions, the guard pipeline, the relay and upstream lifecycle."""
