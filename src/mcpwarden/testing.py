@@ -1,9 +1,9 @@
 """Factories for tests of guards and wire code: no process, no socket.
 
-    tmessage(method="tools/call", params={...})   a parsed Message
-    tsession(era="handshake")                     a Session
-    tpolicy(**overrides)                          a validated Policy
-    guard_for(GuardCls, **options)                a guard built from options
+tmessage(method="tools/call", params={...})   a parsed Message
+tsession(era="handshake")                     a Session
+tpolicy(**overrides)                          a validated Policy
+guard_for(GuardCls, **options)                a guard built from options
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ def tmessage(
     return parse(orjson.dumps(obj), origin)
 
 
-def tresponse(result: Any = None, id: Any = 1, error: dict[str, Any] | None = None, origin: Origin = "server") -> Message:
+def tresponse(
+    result: Any = None, id: Any = 1, error: dict[str, Any] | None = None, origin: Origin = "server"
+) -> Message:
     obj: dict[str, Any] = {"jsonrpc": "2.0", "id": id}
     if error is not None:
         obj["error"] = error

@@ -64,16 +64,16 @@ class ToolsGuard(Guard):
     def _refusal(self, tool: str, session: Session) -> Deny | None:
         if self.deny.match(tool):
             i, glob = self.deny.which(tool) or (0, "?")
-            return Deny(f"tool '{tool}' on server '{self.server}' matches deny pattern '{glob}'", f"{self.prefix}.deny[{i}]")
+            return Deny(
+                f"tool '{tool}' on server '{self.server}' matches deny pattern '{glob}'", f"{self.prefix}.deny[{i}]"
+            )
         if not self.allow.match(tool):
             return Deny(f"tool '{tool}' on server '{self.server}' is not in the allow list", f"{self.prefix}.allow")
         if self.read_only and not self.reads.match(tool):
             hints = session.state.get(self.name, {})
             if hints.get(tool) is not True:
                 why = "is not annotated readOnlyHint: true" if tool in hints else "has not been listed by the server"
-                return Deny(
-                    f"server '{self.server}' is read-only and tool '{tool}' {why}", f"{self.prefix}.read_only"
-                )
+                return Deny(f"server '{self.server}' is read-only and tool '{tool}' {why}", f"{self.prefix}.read_only")
         return None
 
     def on_request(self, msg: Message, session: Session) -> Verdict:

@@ -1,0 +1,101 @@
+"""`mcpwarden run`: put the gateway between an MCP client (on stdio) and an upstream server.
+
+mcpwarden run [--policy FILE] [--server NAME] -- COMMAND [ARGS...]
+mcpwarden run --policy FILE --server NAME
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from mcpwarden.errors import PolicyError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--policy", metavar="FILE", help="policy file (YAML); without it the built-in default applies")
+    parser.add_argument(
+        "--server",
+        metavar="NAME",
+        help="the server's entry in the policy (its command is used when none is given after --)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("MCPWARDEN_LOG", "warning"),
+        choices=["debug", "info", "warning", "error"],
+        help="what mcpwarden logs to stderr (default: warning, or $MCPWARDEN_LOG)",
+    )
+    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
+    parser.epilog = "stdout carries only MCP messages; mcpwarden's own logs go to stderr."
+
+
+def _server_name(args: argparse.Namespace, command: list[str]) -> str:
+    if args.server:
+        return args.server
+    return "default"
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        stream=sys.stderr, level=args.log_level.upper(), format="mcpwarden: %(levelname)s %(name)s: %(message)s"
+    )
+    from mcpwarden.policy.loader import default_policy, load_policy
+
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    policy = load_policy(args.policy) if args.policy else default_policy()
+    name = _server_name(args, command)
+    if args.server and args.server not in policy.servers:
+        raise PolicyError(f"{args.policy or 'default policy'}: no server named '{args.server}' under 'servers'")
+    server = policy.server(name)
+    if command:
+        server = server.model_copy(update={"command": command[0], "args": command[1:]})
+    elif not server.command:
+        if server.url:
+            raise PolicyError(f"server '{name}' is an HTTP server (url); `run` supports stdio servers only so far")
+        raise PolicyError(
+            "no server command: give one after -- (mcpwarden run -- npx -y SERVER) or name a policy entry with --server"
+        )
+    return asyncio.run(_serve(policy, name, server))
+
+
+async def _serve(policy, name, server) -> int:  # type: ignore[no-untyped-def]
+    from mcpwarden.audit import AuditLog
+    from mcpwarden.gateway.launch import prepare_launch
+    from mcpwarden.gateway.pipeline import Pipeline
+    from mcpwarden.gateway.relay import StdioGateway
+    from mcpwarden.guards import build_guards
+
+    audit = AuditLog.open(policy.audit) if policy.audit.enabled else AuditLog.disabled()
+    try:
+        engine = _load_engine(policy)
+        pipeline = Pipeline(build_guards(policy, name, server, engine), monitor=policy.mode_for(server) == "monitor")
+        launch = await prepare_launch(name, server, policy, audit.append)
+        audit.append({"event": "sandbox", "server": name, "protections": _report_dict(launch.report)})
+        gateway = StdioGateway(policy, name, server, pipeline, audit, launch)
+        return await gateway.run()
+    finally:
+        audit.close()
+
+
+def _load_engine(policy):  # type: ignore[no-untyped-def]
+    if not policy.detection.enabled:
+        return None
+    try:
+        from mcpwarden.detect import Engine
+    except ImportError:
+        return None
+    return Engine.load()
+
+
+def _report_dict(report):  # type: ignore[no-untyped-def]
+    if isinstance(report, dict):
+        return report
+    for attr in ("as_dict", "to_dict", "model_dump"):
+        if hasattr(report, attr):
+            return getattr(report, attr)()
+    return {"report": str(report)}

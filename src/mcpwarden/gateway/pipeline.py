@@ -1,0 +1,122 @@
+"""The guard pipeline: runs the compiled guards over a message and settles one verdict.
+
+Which guard runs for which method is worked out once per method and cached, so a message
+meets only the guards that care about it. A guard that raises is a Deny (fail closed). In
+monitor mode nothing is denied or rewritten: the verdict is recorded as "would-deny" /
+"would-rewrite" and the original message goes through.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mcpwarden.gateway.session import Call, Session
+from mcpwarden.guards.base import PASS, Deny, Guard, Rewrite, Verdict
+from mcpwarden.wire import codes
+from mcpwarden.wire.message import Message
+
+log = logging.getLogger("mcpwarden.pipeline")
+
+RequestHook = Callable[[Message, Session], Verdict]
+ResponseHook = Callable[[Message, Call, Session], Verdict]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the pipeline decided about one message."""
+
+    msg: Message
+    """The message to forward (the original, or the rewritten one)."""
+    deny: Deny | None = None
+    verdict: str = "pass"
+    """pass | deny | rewrite | would-deny | would-rewrite | error"""
+    rule: str | None = None
+    notes: list[str] | None = None
+
+
+class Pipeline:
+    def __init__(self, guards: list[Guard], monitor: bool = False):
+        self.guards = list(guards)
+        self.monitor = monitor
+        self._request_hooks: dict[str | None, tuple[tuple[str, RequestHook], ...]] = {}
+        self._response_hooks: dict[str | None, tuple[tuple[str, ResponseHook], ...]] = {}
+
+    def _hooks_for(self, method: str | None, hook: str, cache: dict[str | None, Any]) -> tuple[Any, ...]:
+        found = cache.get(method)
+        if found is None:
+            found = tuple(
+                (g.name, getattr(g, hook))
+                for g in self.guards
+                if g.defines(hook) and (g.methods is None or (method is not None and method in g.methods))
+            )
+            if len(cache) < 4096:  # methods are peer-chosen strings: bound the cache
+                cache[method] = found
+        return found
+
+    def on_request(self, msg: Message, session: Session) -> Outcome:
+        hooks = self._hooks_for(msg.method, "on_request", self._request_hooks)
+        if not hooks:
+            return Outcome(msg)
+        return self._run(msg, hooks, (session,))
+
+    def on_response(self, msg: Message, call: Call, session: Session) -> Outcome:
+        hooks = self._hooks_for(call.method, "on_response", self._response_hooks)
+        if not hooks:
+            return Outcome(msg)
+        return self._run(msg, hooks, (call, session))
+
+    def _run(self, msg: Message, hooks: tuple[tuple[str, Any], ...], extra: tuple[Any, ...]) -> Outcome:
+        original = msg
+        outcome = Outcome(msg)
+        for name, hook in hooks:
+            try:
+                verdict = hook(msg, *extra)
+            except Exception:
+                log.exception(
+                    "guard %r raised on %s %r; blocking the message (fail closed)", name, msg.kind, msg.method
+                )
+                deny = Deny(
+                    f"guard '{name}' failed while checking this message, so it was blocked (fail closed)",
+                    f"guards.{name}",
+                    codes.GUARD_FAILED,
+                )
+                # A failing guard blocks even in monitor mode: the gateway cannot tell what it would have decided.
+                return Outcome(original, deny, "error", deny.rule)
+            if verdict is PASS:
+                continue
+            if isinstance(verdict, Deny):
+                if self.monitor:
+                    outcome.verdict = "would-deny"
+                    outcome.rule = outcome.rule or verdict.rule
+                    _note(outcome, verdict.reason)
+                    continue
+                return Outcome(original, verdict, "deny", verdict.rule)
+            if isinstance(verdict, Rewrite):
+                if self.monitor:
+                    if outcome.verdict == "pass":
+                        outcome.verdict = "would-rewrite"
+                        outcome.rule = verdict.rule
+                    _note(outcome, verdict.note)
+                    continue
+                msg = msg.replace(verdict.obj)
+                outcome.msg = msg
+                if outcome.verdict == "pass":
+                    outcome.verdict = "rewrite"
+                    outcome.rule = verdict.rule
+                _note(outcome, verdict.note)
+                continue
+            if isinstance(verdict, type(PASS)):
+                continue
+            deny = Deny(f"guard '{name}' returned an invalid verdict; blocked", f"guards.{name}", codes.GUARD_FAILED)
+            return Outcome(original, deny, "error", deny.rule)
+        return outcome
+
+
+def _note(outcome: Outcome, note: str) -> None:
+    if note:
+        if outcome.notes is None:
+            outcome.notes = []
+        outcome.notes.append(note)

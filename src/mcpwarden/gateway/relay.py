@@ -1,0 +1,520 @@
+"""The stdio gateway: one client on stdin/stdout, one upstream server, the guard pipeline
+between them, and an audit record for every decision.
+
+Messages are forwarded as the exact bytes they arrived as unless a guard rewrites them;
+ids are not remapped (one client, one upstream), so every field survives. Requests the
+gateway sends itself (a replayed ``initialize`` after an upstream restart) use ids in their
+own namespace and their responses never reach the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import signal
+import time
+from collections import deque
+from typing import Any
+
+import orjson
+
+from mcpwarden.errors import FramingError, UpstreamError
+from mcpwarden.gateway.launch import LaunchPlan
+from mcpwarden.gateway.pipeline import Outcome, Pipeline
+from mcpwarden.gateway.session import Call, Session
+from mcpwarden.gateway.upstream import StdioUpstream
+from mcpwarden.policy.schema import Policy, ServerPolicy
+from mcpwarden.wire import codes
+from mcpwarden.wire.framing import LineSplitter, Oversize
+from mcpwarden.wire.message import Message, error_response, parse
+from mcpwarden.wire.stdio import FdReader, FdWriter
+
+log = logging.getLogger("mcpwarden.gateway")
+
+PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion"
+OWN_ID_PREFIX = "mcpwarden-"
+MAX_QUEUED = 10_000
+
+
+def sha256_json(value: Any) -> str:
+    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+class StdioGateway:
+    def __init__(
+        self,
+        policy: Policy,
+        name: str,
+        server: ServerPolicy,
+        pipeline: Pipeline,
+        audit: Any,
+        launch: LaunchPlan,
+        client_in: int = 0,
+        client_out: int = 1,
+    ):
+        self.policy = policy
+        self.name = name
+        self.server = server
+        self.pipeline = pipeline
+        self.audit = audit
+        self.launch = launch
+        self.client_in = client_in
+        self.client_out = client_out
+        self.session = Session(server=name)
+        self.max_bytes = policy.gateway.max_message_bytes
+        self.timeout = policy.gateway.request_timeout
+        self.pending: dict[Any, Call] = {}
+        """Client requests forwarded upstream, by id."""
+        self.server_pending: dict[Any, Call] = {}
+        """Server requests forwarded to the client, by id."""
+        self.own_pending: dict[str, str] = {}
+        self._own_seq = 0
+        self._init_request: dict[str, Any] | None = None
+        self._initialized_note: bytes | None = None
+        self._queue: deque[bytes] = deque()
+        self._ready = False
+        self._failed = False
+        self._closing = False
+        self._done: asyncio.Event | None = None
+        self._restarts = 0
+        self._last_start = 0.0
+        self._exit_code = 0
+        self._client_split = LineSplitter(self.max_bytes)
+
+    # ---- life cycle -------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        self._done = asyncio.Event()
+        self.client_writer = FdWriter(loop, self.client_out, self._client_gone, self._client_backlog)
+        self.upstream = StdioUpstream(
+            loop,
+            self.name,
+            self.launch,
+            self._from_server,
+            self._upstream_exited,
+            self._upstream_backlog,
+            self.max_bytes,
+        )
+        self._start_upstream()
+        self.client_reader = FdReader(loop, self.client_in, self._client_data, self._client_eof)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._begin_close, f"signal {signal.Signals(sig).name}")
+        sweep = loop.create_task(self._sweep_timeouts())
+        try:
+            await self._done.wait()
+            await self._shutdown()
+        finally:
+            sweep.cancel()
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                with contextlib.suppress(Exception):
+                    loop.remove_signal_handler(sig)
+        return self._exit_code
+
+    def _start_upstream(self) -> None:
+        self._last_start = time.monotonic()
+        try:
+            self.upstream.start()
+        except UpstreamError as exc:
+            log.error("%s", exc)
+            self._audit_event("upstream", action="start-failed", detail=str(exc))
+            self._upstream_exited(None)
+            return
+        self._audit_event("upstream", action="start", pid=self.upstream.pid, restarts=self._restarts)
+        if self._init_request is not None and self.session.era == "handshake":
+            self._replay_initialize()
+        else:
+            self._ready = True
+            self._flush_queue()
+
+    def _begin_close(self, why: str) -> None:
+        if not self._closing:
+            log.info("shutting down (%s)", why)
+            self._closing = True
+            if self._done is not None:
+                self._done.set()
+
+    async def _shutdown(self) -> None:
+        self.client_reader.close()
+        code = await self.upstream.stop(self.policy.gateway.shutdown_grace)
+        for call in list(self.pending.values()):
+            self._audit_call(call, "abandoned", None)
+        self.pending.clear()
+        self._audit_event("upstream", action="stop", exit_code=code)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.client_writer.drain(), 5.0)
+        self.client_writer.close()
+        with contextlib.suppress(Exception):
+            await self.launch.close()
+
+    # ---- client side ------------------------------------------------------------------
+
+    def _client_data(self, chunk: bytes) -> None:
+        for line in self._client_split.feed(chunk):
+            if isinstance(line, Oversize):
+                self._reply_client(
+                    None,
+                    codes.MESSAGE_TOO_LARGE,
+                    f"mcpwarden: message of {line.size} bytes dropped: larger than gateway.max_message_bytes "
+                    f"({self.max_bytes})",
+                )
+                self._audit_event("malformed", origin="client", reason="too-large", size=line.size)
+                continue
+            try:
+                msg = parse(line, "client")
+            except FramingError as exc:
+                reason, msg_id = exc.args[0], exc.args[1]
+                code = (
+                    codes.PARSE_ERROR if reason.startswith(("invalid JSON", "invalid UTF-8")) else codes.INVALID_REQUEST
+                )
+                self._reply_client(msg_id, code, f"mcpwarden: {reason}")
+                self._audit_event("malformed", origin="client", reason=reason.split(":")[0])
+                continue
+            if msg.kind == "response":
+                self._client_response(msg)
+            else:
+                self._client_request(msg)
+
+    def _client_request(self, msg: Message) -> None:
+        method = msg.method
+        is_request = msg.kind == "request"
+        if is_request and msg.id in self.pending:
+            self._reply_client(
+                msg.id, codes.INVALID_REQUEST, f"mcpwarden: id {msg.id!r} is already in use by a pending request"
+            )
+            return
+        if is_request and isinstance(msg.id, str) and msg.id.startswith(OWN_ID_PREFIX):
+            self._reply_client(
+                msg.id, codes.INVALID_REQUEST, f"mcpwarden: ids starting with '{OWN_ID_PREFIX}' are reserved"
+            )
+            return
+        self._track_era(msg)
+        outcome = self.pipeline.on_request(msg, self.session)
+        call = self._new_call(msg, outcome) if is_request else None
+        if outcome.deny is not None:
+            deny = outcome.deny
+            if is_request:
+                self._reply_client(msg.id, deny.code, _deny_text(deny), _deny_data(deny, self.name))
+            if call is None:
+                call = self._new_call(msg, outcome)
+            self._audit_call(call, "blocked", None)
+            return
+        if is_request:
+            self.pending[msg.id] = call  # type: ignore[assignment]
+        elif method == "notifications/cancelled":
+            self._client_cancelled(msg)
+        elif method == "notifications/initialized" and self.session.era == "handshake":
+            self._initialized_note = msg.raw
+        self._to_upstream(outcome.msg.raw)
+
+    def _client_cancelled(self, msg: Message) -> None:
+        rid = msg.params.get("requestId")
+        call = self.pending.pop(rid, None) if isinstance(rid, (int, str)) else None
+        if call is not None:
+            self._audit_call(call, "cancelled", None)
+
+    def _client_response(self, msg: Message) -> None:
+        call = self.server_pending.pop(msg.id, None)
+        if call is None:
+            log.warning("dropped a response from the client to unknown id %r", msg.id)
+            self._audit_event("malformed", origin="client", reason="response to unknown id")
+            return
+        outcome = self.pipeline.on_response(msg, call, self.session)
+        if outcome.deny is not None:
+            self._to_upstream(error_response(call.id, outcome.deny.code, _deny_text(outcome.deny)))
+            call.verdict, call.rule = outcome.verdict, outcome.rule
+            self._audit_call(call, "blocked", None)
+            return
+        self._note_outcome(call, outcome)
+        self._to_upstream(outcome.msg.raw)
+        self._audit_call(call, "error" if "error" in msg.obj else "result", _result_hash(msg.obj))
+
+    def _track_era(self, msg: Message) -> None:
+        method = msg.method
+        if method == "initialize" and msg.kind == "request":
+            self.session.era = "handshake"
+            self._init_request = msg.obj
+            params = msg.params
+            version = params.get("protocolVersion")
+            self.session.protocol_version = version if isinstance(version, str) else None
+        elif self.session.era == "unknown":
+            meta = msg.params.get("_meta")
+            if method == "server/discover" or (isinstance(meta, dict) and PROTOCOL_VERSION_META in meta):
+                self.session.era = "stateless"
+                version = meta.get(PROTOCOL_VERSION_META) if isinstance(meta, dict) else None
+                self.session.protocol_version = version if isinstance(version, str) else None
+
+    def _reply_client(self, msg_id: Any, code: int, text: str, data: dict[str, Any] | None = None) -> None:
+        self.client_writer.write_line(error_response(msg_id, code, text, data))
+
+    def _client_eof(self) -> None:
+        if self._client_split.pending:
+            log.warning(
+                "client closed its stdin in the middle of a message (%d bytes dropped)", self._client_split.pending
+            )
+        self._begin_close("client closed stdin")
+
+    def _client_gone(self, exc: OSError) -> None:
+        self._begin_close(f"client stopped reading ({exc.strerror or exc})")
+
+    def _client_backlog(self, backlogged: bool) -> None:
+        if self.upstream.reader is not None:
+            (self.upstream.reader.pause if backlogged else self.upstream.reader.resume)()
+
+    def _upstream_backlog(self, backlogged: bool) -> None:
+        (self.client_reader.pause if backlogged else self.client_reader.resume)()
+
+    # ---- server side ------------------------------------------------------------------
+
+    def _from_server(self, line: bytes | Oversize) -> None:
+        if isinstance(line, Oversize):
+            log.warning(
+                "dropped a %d-byte message from upstream '%s': larger than gateway.max_message_bytes",
+                line.size,
+                self.name,
+            )
+            self._audit_event("malformed", origin="server", reason="too-large", size=line.size)
+            return
+        try:
+            msg = parse(line, "server")
+        except FramingError as exc:
+            reason, msg_id = exc.args[0], exc.args[1]
+            log.warning("dropped output from upstream '%s' that is not a JSON-RPC message: %s", self.name, reason[:200])
+            self._audit_event("malformed", origin="server", reason=reason.split(":")[0])
+            if msg_id is not None:
+                self._to_upstream(error_response(msg_id, codes.INVALID_REQUEST, f"mcpwarden: {reason}"))
+            return
+        if msg.kind == "response":
+            self._server_response(msg)
+        elif msg.kind == "request":
+            self._server_request(msg)
+        else:
+            outcome = self.pipeline.on_request(msg, self.session)
+            if outcome.deny is not None:
+                self._audit_call(self._new_call(msg, outcome), "blocked", None)
+                return
+            self.client_writer.write_line(outcome.msg.raw)
+
+    def _server_response(self, msg: Message) -> None:
+        call = self.pending.pop(msg.id, None)
+        if call is None:
+            if self.own_pending and isinstance(msg.id, str) and msg.id in self.own_pending:
+                self._own_response(msg)
+                return
+            log.warning("dropped a response from upstream '%s' to unknown id %r", self.name, msg.id)
+            self._audit_event("malformed", origin="server", reason="response to unknown id")
+            return
+        outcome = self.pipeline.on_response(msg, call, self.session)
+        if outcome.deny is not None:
+            self._reply_client(
+                call.id, outcome.deny.code, _deny_text(outcome.deny), _deny_data(outcome.deny, self.name)
+            )
+            call.verdict, call.rule = outcome.verdict, outcome.rule
+            self._audit_call(call, "blocked", None)
+            return
+        self._note_outcome(call, outcome)
+        self.client_writer.write_line(outcome.msg.raw)
+        self._audit_call(call, "error" if "error" in msg.obj else "result", _result_hash(msg.obj))
+
+    def _server_request(self, msg: Message) -> None:
+        outcome = self.pipeline.on_request(msg, self.session)
+        call = self._new_call(msg, outcome)
+        if outcome.deny is not None:
+            self._to_upstream(error_response(msg.id, outcome.deny.code, _deny_text(outcome.deny)))
+            self._audit_call(call, "blocked", None)
+            return
+        self.server_pending[msg.id] = call
+        self.client_writer.write_line(outcome.msg.raw)
+
+    def _to_upstream(self, body: bytes) -> None:
+        if self._ready and self.upstream.send(body):
+            return
+        if self._failed:
+            self._fail_message(body)
+            return
+        if len(self._queue) >= MAX_QUEUED:
+            self._fail_message(body)
+            return
+        self._queue.append(body)
+
+    def _fail_message(self, body: bytes) -> None:
+        """Answer a message that cannot reach the upstream (only requests can be answered)."""
+        with contextlib.suppress(Exception):
+            obj = orjson.loads(body)
+            msg_id = obj.get("id")
+            if obj.get("method") is not None and msg_id is not None:
+                call = self.pending.pop(msg_id, None)
+                self._reply_client(
+                    msg_id, codes.UPSTREAM_UNAVAILABLE, f"mcpwarden: upstream server '{self.name}' is not available"
+                )
+                if call is not None:
+                    self._audit_call(call, "upstream-unavailable", None)
+
+    def _flush_queue(self) -> None:
+        while self._queue and self._ready:
+            body = self._queue.popleft()
+            if not self.upstream.send(body):
+                self._queue.appendleft(body)
+                return
+
+    # ---- upstream restarts ------------------------------------------------------------
+
+    def _upstream_exited(self, code: int | None) -> None:
+        self._ready = False
+        self.own_pending.clear()
+        if self._closing:
+            return
+        log.warning("upstream '%s' exited (code %s)", self.name, code)
+        self._audit_event("upstream", action="exit", exit_code=code)
+        for call in list(self.pending.values()):
+            self._reply_client(
+                call.id,
+                codes.UPSTREAM_UNAVAILABLE,
+                f"mcpwarden: upstream server '{self.name}' exited (code {code}) before answering",
+            )
+            self._audit_call(call, "upstream-exit", None)
+        self.pending.clear()
+        self.server_pending.clear()
+        restart = self.server.restart
+        if time.monotonic() - self._last_start > restart.reset_after:
+            self._restarts = 0
+        if self._restarts >= restart.max_restarts:
+            self._failed = True
+            log.error("upstream '%s' exited %d times; giving up", self.name, self._restarts + 1)
+            self._audit_event("upstream", action="give-up", restarts=self._restarts)
+            while self._queue:
+                self._fail_message(self._queue.popleft())
+            return
+        delay = min(restart.initial_delay * (2**self._restarts), restart.max_delay)
+        self._restarts += 1
+        self._audit_event("upstream", action="restart", delay_s=delay, attempt=self._restarts)
+        self.loop.call_later(delay, self._restart)
+
+    def _restart(self) -> None:
+        if not self._closing:
+            self._start_upstream()
+
+    def _replay_initialize(self) -> None:
+        self._own_seq += 1
+        own_id = f"{OWN_ID_PREFIX}init-{self._own_seq}"
+        request = dict(self._init_request or {})
+        request["id"] = own_id
+        self.own_pending[own_id] = "initialize"
+        self.upstream.send(orjson.dumps(request))
+
+    def _own_response(self, msg: Message) -> None:
+        what = self.own_pending.pop(msg.id)
+        if what == "initialize":
+            if "error" in msg.obj:
+                log.error("upstream '%s' refused the replayed initialize after restart", self.name)
+            if self._initialized_note is not None:
+                self.upstream.send(self._initialized_note)
+            self._ready = True
+            self._flush_queue()
+
+    # ---- timeouts ---------------------------------------------------------------------
+
+    async def _sweep_timeouts(self) -> None:
+        interval = min(1.0, max(0.05, self.timeout / 4))
+        while True:
+            await asyncio.sleep(interval)
+            if not self.pending:
+                continue
+            deadline = time.monotonic() - self.timeout
+            expired = [c for c in self.pending.values() if c.started < deadline]
+            for call in expired:
+                del self.pending[call.id]
+                self._reply_client(
+                    call.id,
+                    codes.UPSTREAM_TIMEOUT,
+                    f"mcpwarden: upstream server '{self.name}' did not answer {call.method} within "
+                    f"{self.timeout:g} s (gateway.request_timeout)",
+                )
+                cancel = {
+                    "jsonrpc": "2.0",
+                    "method": "notifications/cancelled",
+                    "params": {"requestId": call.id, "reason": "mcpwarden: request timeout"},
+                }
+                if self._ready:
+                    self.upstream.send(orjson.dumps(cancel))
+                self._audit_call(call, "timeout", None)
+
+    # ---- audit ------------------------------------------------------------------------
+
+    def _new_call(self, msg: Message, outcome: Outcome) -> Call:
+        params = msg.params
+        tool = None
+        if msg.method == "tools/call":
+            tool = msg.tool_name
+            args = params.get("arguments")
+        else:
+            args = {k: v for k, v in params.items() if k != "_meta"} if params else None
+        keys = tuple(args) if isinstance(args, dict) else ()
+        return Call(
+            id=msg.id,
+            method=msg.method or "",
+            origin=msg.origin,
+            server=self.name,
+            tool=tool,
+            arg_keys=keys,
+            args_sha256=sha256_json(args) if args is not None else None,
+            verdict=outcome.verdict,
+            rule=outcome.rule,
+        )
+
+    def _note_outcome(self, call: Call, outcome: Outcome) -> None:
+        if outcome.verdict != "pass" and (call.verdict == "pass" or outcome.verdict == "would-deny"):
+            call.verdict, call.rule = outcome.verdict, outcome.rule
+
+    def _audit_call(self, call: Call, outcome: str, result_sha: str | None) -> None:
+        warnings = self.session.state.get("dlp", {}).pop("warnings", None) if "dlp" in self.session.state else None
+        record: dict[str, Any] = {
+            "event": "call",
+            "session": self.session.id,
+            "principal": self.session.principal,
+            "server": call.server,
+            "origin": call.origin,
+            "method": call.method,
+            "tool": call.tool,
+            "arg_keys": list(call.arg_keys),
+            "args_sha256": call.args_sha256,
+            "result_sha256": result_sha,
+            "verdict": call.verdict,
+            "rule": call.rule,
+            "outcome": outcome,
+            "duration_ms": round((time.monotonic() - call.started) * 1000, 3),
+        }
+        if warnings:
+            record["warnings"] = warnings
+        self._append(record)
+
+    def _audit_event(self, event: str, **fields: Any) -> None:
+        record = {"event": event, "session": self.session.id, "server": self.name}
+        record.update(fields)
+        self._append(record)
+
+    def _append(self, record: dict[str, Any]) -> None:
+        try:
+            self.audit.append(record)
+        except Exception:
+            # The decision was made and enforced; losing its record must be loud.
+            log.exception("could not write an audit record")
+
+
+def _result_hash(obj: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(obj.get("result", obj.get("error")))).hexdigest()
+
+
+def _deny_text(deny: Any) -> str:
+    return f"mcpwarden: blocked by rule '{deny.rule}': {deny.reason}"
+
+
+def _deny_data(deny: Any, server: str) -> dict[str, Any]:
+    data = {"rule": deny.rule, "server": server}
+    if deny.data:
+        data.update(deny.data)
+    return data

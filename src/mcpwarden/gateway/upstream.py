@@ -1,0 +1,218 @@
+"""One stdio upstream server process: start it, exchange lines with it, notice its exit,
+and stop it (close stdin, wait, SIGTERM, wait, SIGKILL — to its whole process group)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+from collections.abc import Callable
+
+from mcpwarden.errors import UpstreamError
+from mcpwarden.gateway.launch import LaunchPlan, child_preexec
+from mcpwarden.wire.framing import LineSplitter, Oversize
+from mcpwarden.wire.stdio import FdReader, FdWriter, enlarge_pipe
+
+log = logging.getLogger("mcpwarden.upstream")
+
+
+class StdioUpstream:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        name: str,
+        launch: LaunchPlan,
+        on_line: Callable[[bytes | Oversize], None],
+        on_exit: Callable[[int | None], None],
+        on_backlog: Callable[[bool], None],
+        max_bytes: int,
+    ):
+        self.loop = loop
+        self.name = name
+        self.launch = launch
+        self.on_line = on_line
+        self.on_exit = on_exit
+        self.on_backlog = on_backlog
+        self.max_bytes = max_bytes
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.reader: FdReader | None = None
+        self.writer: FdWriter | None = None
+        self._pidfd: int | None = None
+        self._exit_reported = False
+        self._splitter = LineSplitter(max_bytes)
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None and not self._exit_reported
+
+    def start(self) -> None:
+        plan = self.launch
+        extra = getattr(plan, "preexec", None)
+        try:
+            self.proc = subprocess.Popen(
+                plan.argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=None,
+                env=plan.env,
+                cwd=plan.cwd,
+                pass_fds=plan.pass_fds,
+                start_new_session=True,
+                preexec_fn=child_preexec(os.getpid(), extra),
+                bufsize=0,
+            )
+        except OSError as exc:
+            raise UpstreamError(
+                f"cannot start upstream server '{self.name}' ({plan.argv[0]}): {exc.strerror or exc}"
+            ) from exc
+        except subprocess.SubprocessError as exc:
+            raise UpstreamError(f"cannot start upstream server '{self.name}': {exc}") from exc
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._exit_reported = False
+        self._splitter = LineSplitter(self.max_bytes)
+        in_fd, out_fd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        enlarge_pipe(in_fd)
+        enlarge_pipe(out_fd)
+        self.writer = FdWriter(self.loop, in_fd, self._write_failed, self.on_backlog)
+        self.reader = FdReader(self.loop, out_fd, self._data, self._eof)
+        try:
+            self._pidfd = os.pidfd_open(self.proc.pid)
+            self.loop.add_reader(self._pidfd, self._exited)
+        except (AttributeError, OSError):
+            self._pidfd = None
+            self.loop.create_task(self._poll_exit())
+        log.info("started upstream '%s' (pid %d)", self.name, self.proc.pid)
+
+    def send(self, body: bytes) -> bool:
+        if self.writer is None or self.writer.closed or not self.running:
+            return False
+        self.writer.write_line(body)
+        return True
+
+    def _data(self, chunk: bytes) -> None:
+        for line in self._splitter.feed(chunk):
+            self.on_line(line)
+
+    def _eof(self) -> None:
+        # stdout closed: the process is ending or has closed its protocol channel; either way it is gone.
+        if self.proc is not None and self.proc.poll() is None:
+            self.loop.call_later(0.2, self._kill_if_alive)
+
+    def _kill_if_alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            log.warning("upstream '%s' closed its stdout but did not exit; killing it", self.name)
+            self._signal(signal.SIGKILL)
+
+    def _write_failed(self, exc: OSError) -> None:
+        log.warning("upstream '%s' stopped reading its stdin: %s", self.name, exc.strerror or exc)
+
+    def _drain_stdout(self) -> None:
+        """Deliver what the process wrote before it exited."""
+        if self.reader is None or self.reader.closed:
+            return
+        fd = self.reader.fd
+        for _ in range(10_000):
+            try:
+                chunk = os.read(fd, 1 << 20)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break
+            if not chunk:
+                break
+            self._data(chunk)
+        self.reader.close()
+
+    def _exited(self) -> None:
+        if self._pidfd is not None:
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        self._report_exit()
+
+    async def _poll_exit(self) -> None:
+        proc = self.proc
+        while proc is not None and proc.poll() is None:
+            await asyncio.sleep(0.05)
+        if proc is self.proc:
+            self._report_exit()
+
+    def _report_exit(self) -> None:
+        if self._exit_reported or self.proc is None:
+            return
+        code = self.proc.wait()
+        self._drain_stdout()
+        if self.writer is not None:
+            self.writer.close()
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        with contextlib.suppress(OSError):
+            self.proc.stdout.close()  # type: ignore[union-attr]
+        self._exit_reported = True
+        self._kill_group()
+        self.on_exit(code)
+
+    def _signal(self, sig: int) -> None:
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, sig)
+
+    def _kill_group(self) -> None:
+        """Whatever the server left behind in its process group goes with it."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+    async def stop(self, grace: float) -> int | None:
+        """Close stdin, wait; SIGTERM, wait; SIGKILL. Returns the exit code."""
+        proc = self.proc
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            if self.writer is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.writer.drain(), grace)
+                self.writer.close()
+            with contextlib.suppress(OSError):
+                proc.stdin.close()  # type: ignore[union-attr]
+            for sig in (None, signal.SIGTERM, signal.SIGKILL):
+                if sig is not None:
+                    log.info("upstream '%s' still running; sending %s", self.name, signal.Signals(sig).name)
+                    self._signal(sig)
+                if await self._wait(proc, grace if sig != signal.SIGKILL else 5.0):
+                    break
+        self._exit_reported = True
+        if self._pidfd is not None:
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        if self.reader is not None:
+            self.reader.close()
+        self._kill_group()
+        return proc.returncode
+
+    @staticmethod
+    async def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+        deadline = asyncio.get_running_loop().time() + timeout
+        delay = 0.005
+        while proc.poll() is None:
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        return True

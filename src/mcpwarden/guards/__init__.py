@@ -1,0 +1,35 @@
+"""The guards, and the one place that sets their order.
+
+Order (requests and responses alike):
+
+1. ``tools``: tool allow/deny globs, read-only mode, tools/list filtering.
+2. ``dlp``: secrets, PII and honeytokens (block in arguments, redact in results).
+
+Later guards (auth, roles, rate limits, paths, arguments, egress, pinning, poisoning,
+taint) slot into this list; the pipeline knows nothing about what each one does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mcpwarden.guards.base import PASS, Deny, Guard, Pass, Rewrite, Verdict
+from mcpwarden.guards.tools import ToolsGuard
+
+if TYPE_CHECKING:
+    from mcpwarden.policy.schema import Policy, ServerPolicy
+
+__all__ = ["GUARD_ORDER", "PASS", "Deny", "Guard", "Pass", "Rewrite", "Verdict", "build_guards"]
+
+GUARD_ORDER = ("tools", "dlp")
+
+
+def build_guards(policy: Policy, name: str, server: ServerPolicy, engine: Any = None) -> list[Guard]:
+    """Compile the guards for one server, in GUARD_ORDER."""
+    prefix = f"servers.{name}" if name in policy.servers else "defaults"
+    guards: list[Guard] = [ToolsGuard(server.tools, name, f"{prefix}.tools")]
+    if policy.detection.enabled and engine is not None:
+        from mcpwarden.guards.dlp import DlpGuard
+
+        guards.append(DlpGuard(policy.detection, name, engine))
+    return guards

@@ -1,0 +1,87 @@
+"""Newline-delimited JSON framing on bytes (MCP's stdio transport), with a size bound.
+
+``LineSplitter.feed(chunk)`` returns the complete lines in the chunk. A line longer than
+``max_bytes`` is never held whole: the splitter drops its bytes as they arrive and, at its
+newline, returns an ``Oversize`` marker so the caller can answer with an error and go on.
+Memory stays bounded by ``max_bytes`` whatever the peer sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Oversize:
+    """Stands for a line that was longer than the limit and was dropped."""
+
+    size: int
+
+
+class LineSplitter:
+    __slots__ = ("_buf", "_discarded", "_discarding", "max_bytes")
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._buf = bytearray()
+        self._discarding = False
+        self._discarded = 0
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete line held (or being dropped)."""
+        return self._discarded if self._discarding else len(self._buf)
+
+    def feed(self, data: bytes) -> list[bytes | Oversize]:
+        out: list[bytes | Oversize] = []
+        start = 0
+        end = len(data)
+        if self._discarding:
+            nl = data.find(b"\n")
+            if nl < 0:
+                self._discarded += end
+                return out
+            out.append(Oversize(self._discarded + nl))
+            self._discarding = False
+            self._discarded = 0
+            start = nl + 1
+        elif self._buf:
+            nl = data.find(b"\n")
+            if nl < 0:
+                if len(self._buf) + end > self.max_bytes:
+                    self._start_discarding(len(self._buf) + end)
+                else:
+                    self._buf += data
+                return out
+            if len(self._buf) + nl > self.max_bytes:
+                out.append(Oversize(len(self._buf) + nl))
+            else:
+                self._buf += data[:nl]
+                line = bytes(self._buf)
+                if line.strip():
+                    out.append(line)
+            self._buf.clear()
+            start = nl + 1
+        max_bytes = self.max_bytes
+        while start < end:
+            nl = data.find(b"\n", start)
+            if nl < 0:
+                rest = end - start
+                if rest > max_bytes:
+                    self._start_discarding(rest)
+                else:
+                    self._buf += data[start:]
+                break
+            if nl - start > max_bytes:
+                out.append(Oversize(nl - start))
+            elif nl > start:
+                line = data[start:nl]
+                if line.strip():
+                    out.append(line)
+            start = nl + 1
+        return out
+
+    def _start_discarding(self, size: int) -> None:
+        self._buf = bytearray()
+        self._discarding = True
+        self._discarded = size

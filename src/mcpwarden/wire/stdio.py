@@ -1,0 +1,242 @@
+"""Non-blocking reading and writing of file descriptors on the asyncio loop, without
+per-message tasks: the reader calls back with each chunk, the writer buffers what the
+pipe cannot take yet. Used for the client's stdin/stdout and for upstream pipes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import threading
+from collections import deque
+from collections.abc import Callable
+
+READ_SIZE = 1 << 20
+PIPE_SIZE = 1 << 20
+F_SETPIPE_SZ = 1031
+
+
+def enlarge_pipe(fd: int) -> None:
+    """Ask for a 1 MiB pipe buffer: fewer wake-ups for large messages. Best effort."""
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
+
+
+class FdReader:
+    """Calls ``on_data(chunk)`` for every chunk read from ``fd`` and ``on_eof()`` once at the end."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        fd: int,
+        on_data: Callable[[bytes], None],
+        on_eof: Callable[[], None],
+    ):
+        self.loop = loop
+        self.fd = fd
+        self.on_data = on_data
+        self.on_eof = on_eof
+        self.paused = False
+        self.closed = False
+        self._thread: threading.Thread | None = None
+        self._resume = threading.Event()
+        self._resume.set()
+        try:
+            os.set_blocking(fd, False)
+            loop.add_reader(fd, self._readable)
+        except (PermissionError, ValueError, OSError):
+            # Regular files cannot be polled: read them on a thread instead.
+            os.set_blocking(fd, True)
+            self._thread = threading.Thread(target=self._thread_main, name=f"fd-reader-{fd}", daemon=True)
+            self._thread.start()
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.fd, READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.on_data(data)
+        else:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._thread is None:
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(self.fd)
+        self.on_eof()
+
+    def _thread_main(self) -> None:
+        while True:
+            self._resume.wait()
+            try:
+                data = os.read(self.fd, READ_SIZE)
+            except OSError:
+                data = b""
+            if self.closed:
+                return
+            try:
+                if data:
+                    self.loop.call_soon_threadsafe(self.on_data, data)
+                else:
+                    self.loop.call_soon_threadsafe(self._finish)
+                    return
+            except RuntimeError:  # loop closed
+                return
+
+    def pause(self) -> None:
+        if self.paused or self.closed:
+            return
+        self.paused = True
+        if self._thread is None:
+            self.loop.remove_reader(self.fd)
+        else:
+            self._resume.clear()
+
+    def resume(self) -> None:
+        if not self.paused or self.closed:
+            return
+        self.paused = False
+        if self._thread is None:
+            self.loop.add_reader(self.fd, self._readable)
+        else:
+            self._resume.set()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self._thread is None:
+                with contextlib.suppress(Exception):
+                    self.loop.remove_reader(self.fd)
+
+
+class FdWriter:
+    """Writes whole lines to ``fd``; buffers when the pipe is full and tells the caller via
+    ``on_backlog(True/False)`` when the buffer crosses ``high_water`` so it can pause its source."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        fd: int,
+        on_error: Callable[[OSError], None],
+        on_backlog: Callable[[bool], None] | None = None,
+        high_water: int = 8 << 20,
+    ):
+        self.loop = loop
+        self.fd = fd
+        self.on_error = on_error
+        self.on_backlog = on_backlog
+        self.high_water = high_water
+        self._queue: deque[memoryview] = deque()
+        self._queued = 0
+        self._waiting = False
+        self._backlogged = False
+        self.closed = False
+        self._drained: list[asyncio.Future[None]] = []
+        with contextlib.suppress(OSError):
+            os.set_blocking(fd, False)
+
+    def write_line(self, body: bytes) -> None:
+        if self.closed:
+            return
+        if not self._queue:
+            try:
+                n = os.writev(self.fd, (body, b"\n"))
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError as exc:
+                self._fail(exc)
+                return
+            total = len(body) + 1
+            if n == total:
+                return
+            if n < len(body):
+                self._queue.append(memoryview(body)[n:])
+                self._queue.append(memoryview(b"\n"))
+            else:
+                self._queue.append(memoryview(b"\n"))
+            self._queued += total - n
+        else:
+            self._queue.append(memoryview(body))
+            self._queue.append(memoryview(b"\n"))
+            self._queued += len(body) + 1
+        if not self._waiting:
+            self._waiting = True
+            try:
+                self.loop.add_writer(self.fd, self._writable)
+            except (PermissionError, ValueError):
+                self._flush_blocking()
+                return
+        if not self._backlogged and self._queued > self.high_water and self.on_backlog:
+            self._backlogged = True
+            self.on_backlog(True)
+
+    def _writable(self) -> None:
+        while self._queue:
+            head = self._queue[0]
+            try:
+                n = os.write(self.fd, head)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._fail(exc)
+                return
+            self._queued -= n
+            if n == len(head):
+                self._queue.popleft()
+            else:
+                self._queue[0] = head[n:]
+                return
+        self.loop.remove_writer(self.fd)
+        self._waiting = False
+        if self._backlogged and self.on_backlog:
+            self._backlogged = False
+            self.on_backlog(False)
+        self._notify_drained()
+
+    def _flush_blocking(self) -> None:
+        os.set_blocking(self.fd, True)
+        try:
+            while self._queue:
+                n = os.write(self.fd, self._queue[0])
+                head = self._queue.popleft()
+                if n < len(head):
+                    self._queue.appendleft(head[n:])
+        except OSError as exc:
+            self._fail(exc)
+        self._queued = 0
+        self._waiting = False
+
+    def _notify_drained(self) -> None:
+        for fut in self._drained:
+            if not fut.done():
+                fut.set_result(None)
+        self._drained.clear()
+
+    async def drain(self) -> None:
+        if not self._queue or self.closed:
+            return
+        fut = self.loop.create_future()
+        self._drained.append(fut)
+        await fut
+
+    def _fail(self, exc: OSError) -> None:
+        self.close()
+        self.on_error(exc)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._waiting:
+            with contextlib.suppress(Exception):
+                self.loop.remove_writer(self.fd)
+        self._queue.clear()
+        self._queued = 0
+        self._notify_drained()
