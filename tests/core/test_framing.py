@@ -1,0 +1,42 @@
+import pytest
+
+from mcpwarden.wire.framing import LineSplitter, Oversize
+
+
+def feed_all(splitter, chunks):
+    out = []
+    for chunk in chunks:
+        out.extend(splitter.feed(chunk))
+    return out
+
+
+def test_lines_split_across_chunks():
+    s = LineSplitter(100)
+    assert feed_all(s, [b'{"a"', b":1}\n{", b'"b":2}\n']) == [b'{"a":1}', b'{"b":2}']
+
+
+def test_blank_lines_and_crlf_whitespace_are_ignored():
+    s = LineSplitter(100)
+    assert s.feed(b"\n  \n{}\r\n") == [b"{}\r"]
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 7, 64, 10_000])
+def test_oversize_line_is_dropped_and_reported_once_then_framing_recovers(chunk_size):
+    s = LineSplitter(10)
+    data = b"ok\n" + b"x" * 25 + b"\nafter\n"
+    chunks = [data[i : i + chunk_size] for i in range(0, len(data), chunk_size)]
+    assert feed_all(s, chunks) == [b"ok", Oversize(25), b"after"]
+
+
+def test_memory_stays_bounded_while_dropping():
+    s = LineSplitter(1000)
+    for _ in range(100):
+        s.feed(b"y" * 100_000)
+    assert len(s._buf) == 0
+    assert s.pending == 10_000_000
+    assert s.feed(b"\n{}\n") == [Oversize(10_000_000), b"{}"]
+
+
+def test_line_exactly_at_limit_passes():
+    s = LineSplitter(5)
+    assert s.feed(b"12345\n123456\n") == [b"12345", Oversize(6)]

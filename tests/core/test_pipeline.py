@@ -1,0 +1,87 @@
+from typing import ClassVar
+
+import pytest
+
+from mcpwarden.gateway.pipeline import Pipeline
+from mcpwarden.guards.base import PASS, Deny, Guard, Rewrite
+from mcpwarden.testing import tcall, tmessage, tresponse, tsession
+from mcpwarden.wire import codes
+
+
+class Recorder(Guard):
+    name = "recorder"
+    methods: ClassVar = frozenset({"tools/call"})
+
+    def __init__(self):
+        self.seen = []
+
+    def on_request(self, msg, session):
+        self.seen.append(msg.method)
+        return PASS
+
+
+class Denier(Guard):
+    name = "denier"
+
+    def on_request(self, msg, session):
+        return Deny("no", "rules.denier")
+
+
+class Rewriter(Guard):
+    name = "rewriter"
+
+    def on_response(self, msg, call, session):
+        obj = dict(msg.obj)
+        obj["result"] = {"rewritten": True}
+        return Rewrite(obj, "rules.rewriter", "changed")
+
+
+class Exploder(Guard):
+    name = "exploder"
+
+    def on_request(self, msg, session):
+        raise RuntimeError("bug")
+
+
+def test_guard_sees_only_its_methods():
+    rec = Recorder()
+    p = Pipeline([rec])
+    p.on_request(tmessage("resources/read", {}), tsession())
+    p.on_request(tmessage("tools/call", {"name": "x"}), tsession())
+    assert rec.seen == ["tools/call"]
+
+
+def test_first_deny_stops_the_chain():
+    rec = Recorder()
+    out = Pipeline([Denier(), rec]).on_request(tmessage("tools/call", {"name": "x"}), tsession())
+    assert out.deny is not None and out.verdict == "deny" and out.rule == "rules.denier"
+    assert rec.seen == []
+
+
+def test_rewrite_replaces_the_message_bytes():
+    out = Pipeline([Rewriter()]).on_response(tresponse({"a": 1}), tcall("tools/call"), tsession())
+    assert out.verdict == "rewrite"
+    assert b'"rewritten":true' in out.msg.raw
+
+
+def test_raising_guard_fails_closed_even_in_monitor_mode():
+    for monitor in (False, True):
+        out = Pipeline([Exploder()], monitor=monitor).on_request(tmessage("tools/call", {"name": "x"}), tsession())
+        assert out.deny is not None and out.deny.code == codes.GUARD_FAILED and out.verdict == "error"
+        assert "bug" not in out.deny.reason
+
+
+def test_monitor_mode_records_but_lets_through():
+    msg = tmessage("tools/call", {"name": "x"})
+    out = Pipeline([Denier()], monitor=True).on_request(msg, tsession())
+    assert out.deny is None and out.verdict == "would-deny" and out.rule == "rules.denier"
+    assert out.msg is msg
+    resp = tresponse({"a": 1})
+    out = Pipeline([Rewriter()], monitor=True).on_response(resp, tcall(), tsession())
+    assert out.verdict == "would-rewrite" and out.msg is resp
+
+
+@pytest.mark.parametrize("method", ["ping", "x/unknown", None])
+def test_no_guards_means_pass(method):
+    msg = tmessage(method or "m", {})
+    assert Pipeline([]).on_request(msg, tsession()).verdict == "pass"

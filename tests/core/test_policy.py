@@ -1,0 +1,93 @@
+import pytest
+
+from mcpwarden.errors import PolicyError
+from mcpwarden.policy.loader import default_policy, load_policy, parse_policy
+
+GOOD = """
+version: 1
+mode: enforce
+gateway: {max_message_bytes: 67108864, request_timeout: 30}
+servers:
+  fs:
+    command: npx
+    args: [-y, "@modelcontextprotocol/server-filesystem", /srv/data]
+    tools:
+      allow: ["read_*", list_directory]
+      deny: [write_file]
+      read_only: false
+  notes:
+    command: uvx
+    args: [notes-server]
+    mode: monitor
+    tools: {read_only: true, reads: [search]}
+"""
+
+
+def test_good_policy_parses():
+    policy = parse_policy(GOOD, "p.yaml")
+    assert policy.servers["fs"].tools.deny == ["write_file"]
+    assert policy.mode_for(policy.servers["notes"]) == "monitor"
+    assert policy.mode_for(policy.servers["fs"]) == "enforce"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "servers:\n  fs:\n    command: x\n    tools:\n      alow: [a]\n",
+            "p.yaml:5: servers.fs.tools.alow: unknown key",
+        ),
+        ("mode: strict\n", "p.yaml:1: mode:"),
+        ("servers:\n  fs:\n    command: x\n    tools: {read_only: maybe}\n", "p.yaml:4: servers.fs.tools.read_only"),
+        ("gateway:\n  request_timeout: -1\n", "p.yaml:2: gateway.request_timeout"),
+        ("servers: [a, b]\n", "p.yaml:1: servers"),
+        ("a: [\n", "p.yaml:2: not valid YAML"),
+        ("- 1\n- 2\n", "the policy must be a mapping"),
+        ("servers:\n  a:\n    command: x\n  a:\n    command: y\n", "p.yaml:4: servers.a: duplicate key"),
+        ("servers:\n  'bad name':\n    command: x\n", "servers"),
+        ("servers:\n  s:\n    command: x\n    url: http://127.0.0.1/\n", "not both"),
+        ("principals:\n  alice: {roles: [admin]}\n", "role 'admin'"),
+        ("version: 2\n", "version"),
+    ],
+)
+def test_bad_policies_name_line_and_field(text, expected):
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, "p.yaml")
+    assert expected in str(info.value)
+
+
+def test_empty_policy_is_the_default():
+    assert parse_policy("", "p.yaml") == default_policy()
+
+
+def test_load_errors_name_the_file(tmp_path):
+    with pytest.raises(PolicyError, match="cannot read"):
+        load_policy(tmp_path / "missing.yaml")
+    bad = tmp_path / "bin.yaml"
+    bad.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(PolicyError, match="not UTF-8"):
+        load_policy(bad)
+
+
+def test_default_policy_allows_every_tool_and_audits():
+    policy = default_policy()
+    server = policy.server("anything")
+    assert server.tools.allow == ["*"] and server.tools.deny == []
+    assert policy.audit.enabled and policy.detection.enabled and policy.mode == "enforce"
+
+
+def test_unlisted_server_takes_defaults():
+    policy = parse_policy("defaults:\n  tools: {deny: [rm]}\n", "p.yaml")
+    assert policy.server("x").tools.deny == ["rm"]
+
+
+def test_policy_check_command(tmp_path, capsys):
+    from mcpwarden.cli import main
+
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD)
+    assert main(["policy", "check", str(good)]) == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("servers:\n  fs:\n    comand: x\n")
+    assert main(["policy", "check", str(bad)]) == 5
+    assert "bad.yaml:3: servers.fs.comand: unknown key" in capsys.readouterr().err
