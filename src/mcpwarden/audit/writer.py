@@ -1,0 +1,394 @@
+"""The audit log writer: append-only JSONL, each record chained to the one before.
+
+One ``append`` is: take the head file's lock, check that nobody else moved the chain (one
+``pread`` of the head, one ``lseek`` of the log), write the whole line with one ``os.write``
+on an ``O_APPEND`` descriptor, then rewrite the head with one ``pwrite``. A ``kill -9`` can
+therefore tear at most the line being written; the next writer terminates such a line and
+appends a ``recovery`` record that names it, so the chain stays verifiable.
+
+Several processes may append to one log: the lock is an ``flock`` on the head file, and each
+writer re-reads the head under it. All writers of one log must use the same key (or none).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from typing import Any
+
+import orjson
+
+from mcpwarden.audit.chain import FORMAT_VERSION, GENESIS, Chain, sha256_hex
+from mcpwarden.audit.fields import check_record_keys
+from mcpwarden.audit.files import rotated_generations, rotated_path
+from mcpwarden.audit.head import HEAD_SIZE, HeadEncoder, HeadState, decode_head, head_path
+from mcpwarden.audit.options import AuditOptions
+from mcpwarden.errors import AuditError
+
+MAX_RECORD_BYTES = 1024 * 1024
+"""A record is key names and digests; one this large means a payload slipped in."""
+MIN_KEY_BYTES = 16
+_OPEN_FLAGS = os.O_CLOEXEC | os.O_NOFOLLOW
+_DUMPS_OPTIONS = orjson.OPT_APPEND_NEWLINE
+
+
+class AuditLog:
+    """An open audit log. Thread-safe; several processes may share one log file."""
+
+    def __init__(self, options: AuditOptions, chain: Chain, head_fd: int) -> None:
+        self.path = options.path
+        self._options = options
+        self._chain = chain
+        self._head_path = head_path(self.path)
+        self._head_fd: int | None = head_fd
+        self._log_fd: int | None = None
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._head_raw = b""
+        self._seq = -1
+        self._hash = GENESIS
+        self._end = 0
+        self._generation = 0
+        self._ts_second = -1
+        self._ts_prefix = b""
+        self._head_encoder = HeadEncoder(chain)
+        # The chain fields are formatted as bytes and the caller's record, serialised on its own,
+        # is spliced in after them: cheaper than building and serialising one merged dict.
+        kid = f'"kid":"{chain.key_id}",' if chain.key_id else ""
+        self._line_template = (
+            f'{{"v":{FORMAT_VERSION},"seq":%d,"ts":"%s","alg":"{chain.algorithm}",{kid}"pid":{self._pid},"prev":"%s"'
+        ).encode("ascii")
+
+    # -- construction -----------------------------------------------------------------
+
+    @classmethod
+    def open(cls, options: AuditOptions) -> AuditLog:
+        """Open (or create) the log at ``options.path``; a disabled log if ``options.enabled`` is false."""
+        if not options.enabled:
+            return cls.disabled()
+        chain = Chain(_key_from_env(options.hmac_key_env))
+        _make_private_dir(os.path.dirname(options.path) or ".")
+        head_file = head_path(options.path)
+        try:
+            head_fd = os.open(head_file, os.O_RDWR | os.O_CREAT | _OPEN_FLAGS, 0o600)
+        except OSError as exc:
+            raise AuditError(f"cannot open the audit head file {head_file}: {exc.strerror or exc}") from exc
+        log = cls(options, chain, head_fd)
+        try:
+            _make_private_file(head_fd)
+            with log._lock:
+                _lock_file(head_fd, head_file)
+                try:
+                    log._refresh(os.pread(head_fd, HEAD_SIZE, 0))
+                finally:
+                    fcntl.flock(head_fd, fcntl.LOCK_UN)
+        except BaseException:
+            log.close()
+            raise
+        return log
+
+    @staticmethod
+    def disabled() -> AuditLog:
+        """A log that records nothing, for ``audit.enabled: false``."""
+        return DisabledAuditLog()
+
+    # -- public interface ---------------------------------------------------------------
+
+    @property
+    def enabled(self) -> bool:
+        return True
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last record this writer knows of (-1 for an empty chain)."""
+        return self._seq
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Add ``v``, ``seq``, ``ts``, ``alg``, ``kid``, ``pid`` and ``prev`` to ``record`` and write it as one line."""
+        check_record_keys(record)
+        with self._lock:
+            if self._head_fd is None:
+                raise AuditError(f"audit log {self.path} is closed")
+            head_fd = self._head_fd
+            _lock_file(head_fd, self._head_path)
+            try:
+                raw = os.pread(head_fd, HEAD_SIZE, 0)
+                if raw != self._head_raw:
+                    self._refresh(raw)
+                elif os.lseek(self._log_fd, 0, os.SEEK_END) != self._end:  # type: ignore[arg-type]
+                    self._reconcile_tail()
+                self._write(record)
+            finally:
+                fcntl.flock(head_fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        with self._lock:
+            for fd in (self._log_fd, self._head_fd):
+                if fd is not None:
+                    os.close(fd)  # closing the head fd also drops our flock
+            self._log_fd = self._head_fd = None
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"AuditLog(path={self.path!r}, chain={self._chain.describe()!r}, seq={self._seq})"
+
+    # -- internals (all called with the thread lock and the file lock held) -----------------
+
+    def _refresh(self, raw: bytes) -> None:
+        """Adopt the head another writer (or an earlier run) left, then check the log's tail."""
+        state = decode_head(raw, self._head_path)
+        if not state.empty:
+            if state.algorithm != self._chain.algorithm or state.key_id != self._chain.key_id:
+                raise AuditError(
+                    f"audit log {self.path} was written with {_describe(state)}, but this writer uses "
+                    f"{self._chain.describe()} (from ${self._options.hmac_key_env}). Restore the key it was "
+                    "written with, or move the log and its .head file aside to start a new chain"
+                )
+            if state.mac != self._chain.head_mac(state.seq, state.hash, state.generation):
+                raise AuditError(
+                    f"audit head file {self._head_path} fails its HMAC check: it was edited. "
+                    "Run `mcpwarden log verify` and move the log aside"
+                )
+        self._seq, self._hash, self._end = state.seq, state.hash, state.end
+        self._head_raw = raw
+        if state.generation != self._generation or self._log_fd is None:
+            if self._end > 0 and self._rotation_interrupted(state.generation):
+                self._generation = state.generation
+                self._start_next_file()
+                return
+            self._open_current(state.generation)
+        if os.lseek(self._log_fd, 0, os.SEEK_END) != self._end:  # type: ignore[arg-type]
+            self._reconcile_tail()
+
+    def _open_current(self, generation: int) -> None:
+        if self._log_fd is not None:
+            os.close(self._log_fd)
+            self._log_fd = None
+        try:
+            self._log_fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | _OPEN_FLAGS, 0o600)
+        except OSError as exc:
+            raise AuditError(f"cannot open the audit log {self.path}: {exc.strerror or exc}") from exc
+        _make_private_file(self._log_fd)
+        self._generation = generation
+
+    def _reconcile_tail(self) -> None:
+        """The log does not end where the head says: adopt one record a crashed writer left
+        before updating the head, and terminate a torn line with a recovery record."""
+        fd = self._log_fd
+        size = os.lseek(fd, 0, os.SEEK_END)  # type: ignore[arg-type]
+        if size < self._end:
+            raise AuditError(
+                f"audit log {self.path} is {size} bytes, but its head file says the last record (seq {self._seq}) "
+                f"ends at byte {self._end}: records were removed. Run `mcpwarden log verify`, then move the log aside"
+            )
+        if size - self._end > 2 * MAX_RECORD_BYTES:
+            raise AuditError(
+                f"audit log {self.path} has {size - self._end} bytes past the last record its head file anchors "
+                "(more than one record): it was appended to by something else, or the head file was replaced"
+            )
+        tail = os.pread(fd, size - self._end, self._end)  # type: ignore[arg-type]
+        complete, torn = tail.split(b"\n"), b""
+        complete, torn = complete[:-1], complete[-1]
+        if len(complete) > 1:
+            raise AuditError(
+                f"audit log {self.path} has {len(complete)} records past the last one its head file anchors "
+                f"(seq {self._seq}); a crash leaves at most one. The head file was reset or the log appended to"
+            )
+        if complete:
+            self._adopt(complete[0])
+        if torn:
+            self._recover_torn(torn)
+
+    def _adopt(self, line: bytes) -> None:
+        where = f"audit log {self.path} at byte {self._end}"
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise AuditError(f"{where}: a complete line past the head's anchor is not a record") from exc
+        if not (
+            isinstance(obj, dict)
+            and obj.get("v") == FORMAT_VERSION
+            and obj.get("seq") == self._seq + 1
+            and obj.get("prev") == self._hash
+            and obj.get("alg") == self._chain.algorithm
+        ):
+            raise AuditError(f"{where}: the line past the head's anchor does not continue the chain")
+        self._seq, self._hash = self._seq + 1, self._chain.digest(line)
+        self._end += len(line) + 1
+        self._write_head()
+
+    def _recover_torn(self, torn: bytes) -> None:
+        torn_start = self._end
+        before = os.pread(self._log_fd, torn_start, 0) if torn_start else b""  # type: ignore[arg-type]
+        recovery = {
+            "event": "recovery",
+            "torn_line": before.count(b"\n") + 1,
+            "torn_bytes": len(torn),
+            "torn_sha256": sha256_hex(torn),
+            "reason": "the previous writer stopped in the middle of a record (crash or disk full)",
+        }
+        # The newline that ends the torn line goes out in the same write as the recovery record,
+        # so a crash here leaves a torn line again rather than an unexplained one.
+        self._end = torn_start + len(torn)
+        self._write(recovery, allow_rotate=False, prefix=b"\n")
+
+    def _timestamp(self) -> bytes:
+        now = time.time()
+        second = int(now)
+        if second != self._ts_second:
+            self._ts_second = second
+            self._ts_prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode("ascii")
+        return b"%s.%03dZ" % (self._ts_prefix, int((now - second) * 1000))
+
+    def _encode(self, record: dict[str, Any]) -> bytes:
+        try:
+            body = orjson.dumps(record, option=_DUMPS_OPTIONS)
+        except orjson.JSONEncodeError as exc:
+            raise AuditError(f"audit record refused: {exc}") from exc
+        if body[:1] != b"{":
+            raise AuditError(f"audit record refused: a record is a JSON object, not {type(record).__name__}")
+        chain_fields = self._line_template % (self._seq + 1, self._timestamp(), self._hash.encode("ascii"))
+        line = chain_fields + (b"}\n" if body == b"{}\n" else b"," + body[1:])
+        if len(line) > MAX_RECORD_BYTES:
+            raise AuditError(f"audit record refused: {len(line)} bytes is more than {MAX_RECORD_BYTES}")
+        return line
+
+    def _write(self, record: dict[str, Any], allow_rotate: bool = True, prefix: bytes = b"") -> None:
+        line = self._encode(record)
+        if allow_rotate and self._end > 0 and self._end + len(line) > self._options.rotate_bytes:
+            self._rotate()
+            line = self._encode(record)
+        self._write_raw(prefix + line if prefix else line)
+        self._seq += 1
+        self._hash = self._chain.digest(memoryview(line)[:-1])
+        self._end += len(prefix) + len(line)
+        self._write_head()
+
+    def _write_raw(self, data: bytes) -> None:
+        try:
+            written = os.write(self._log_fd, data)  # type: ignore[arg-type]
+            if self._options.fsync:
+                os.fsync(self._log_fd)  # type: ignore[arg-type]
+        except OSError as exc:
+            raise AuditError(f"cannot write the audit log {self.path}: {exc.strerror or exc}") from exc
+        if written != len(data):
+            # The next append finds the torn line and records its recovery.
+            raise AuditError(f"short write to the audit log {self.path} ({written} of {len(data)} bytes; disk full?)")
+
+    def _write_head(self) -> None:
+        raw = self._head_encoder.encode(self._seq, self._hash, self._end, self._generation)
+        try:
+            os.pwrite(self._head_fd, raw, 0)  # type: ignore[arg-type]
+            if self._options.fsync:
+                os.fsync(self._head_fd)  # type: ignore[arg-type]
+        except OSError as exc:
+            raise AuditError(f"cannot write the audit head file {self._head_path}: {exc.strerror or exc}") from exc
+        self._head_raw = raw
+
+    def _rotation_interrupted(self, generation: int) -> bool:
+        """A writer died between renaming the current file and starting the next one."""
+        if not os.path.lexists(rotated_path(self.path, generation)):
+            return False
+        try:
+            return os.lstat(self.path).st_size == 0
+        except FileNotFoundError:
+            return True
+
+    def _rotate(self) -> None:
+        target = rotated_path(self.path, self._generation)
+        if not self._rotation_interrupted(self._generation):
+            if os.path.lexists(target):
+                raise AuditError(f"cannot rotate the audit log: {target} already exists")
+            try:
+                os.rename(self.path, target)
+            except OSError as exc:
+                raise AuditError(f"cannot rotate the audit log {self.path}: {exc.strerror or exc}") from exc
+        self._start_next_file()
+
+    def _start_next_file(self) -> None:
+        """Open a new current file whose first record, ``rotate``, carries the chain on."""
+        previous = rotated_path(self.path, self._generation)
+        self._end = 0
+        self._open_current(self._generation + 1)
+        self._write({"event": "rotate", "prev_file": os.path.basename(previous)}, allow_rotate=False)
+        for generation in rotated_generations(self.path)[: -self._options.keep]:
+            try:
+                os.unlink(rotated_path(self.path, generation))
+            except FileNotFoundError:
+                pass
+
+
+class DisabledAuditLog(AuditLog):
+    """Records nothing. Same interface as AuditLog."""
+
+    def __init__(self) -> None:
+        self.path = ""
+
+    @property
+    def enabled(self) -> bool:
+        return False
+
+    @property
+    def last_seq(self) -> int:
+        return -1
+
+    def append(self, record: dict[str, Any]) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return "AuditLog.disabled()"
+
+
+def _lock_file(fd: int, where: str) -> None:
+    """Take the exclusive flock on the head file that serialises every writer of the log."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError as exc:
+        raise AuditError(f"cannot lock the audit head file {where}: {exc.strerror or exc}") from exc
+
+
+def _describe(state: HeadState) -> str:
+    if state.algorithm == "hmac-sha256":
+        return f"HMAC-SHA-256 (key id {state.key_id})"
+    return "SHA-256 (unkeyed)"
+
+
+def _key_from_env(name: str) -> bytes | None:
+    key = os.environb.get(name.encode())
+    if not key:
+        return None
+    if len(key) < MIN_KEY_BYTES:
+        raise AuditError(
+            f"the audit HMAC key in ${name} is {len(key)} bytes; use at least {MIN_KEY_BYTES} "
+            "(e.g. `openssl rand -hex 32`)"
+        )
+    return key
+
+
+def _make_private_dir(directory: str) -> None:
+    if os.path.isdir(directory):
+        return
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)
+    except OSError as exc:
+        raise AuditError(f"cannot create the audit directory {directory}: {exc.strerror or exc}") from exc
+
+
+def _make_private_file(fd: int) -> None:
+    """Tighten an existing file to 0600 (a new one is created 0600)."""
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    except OSError as exc:
+        raise AuditError(f"cannot restrict the audit file's permissions to 0600: {exc.strerror or exc}") from exc
