@@ -4,8 +4,8 @@ The writer adds the chain fields itself, so a record that brings its own is refu
 last line of defence against leaking what the log must never hold, top-level keys named like
 raw payloads or credentials are refused unless their value is a hex digest, a number, a bool
 or null; the digest keys (``args_sha256``, ``result_sha256``, ...) must hold a SHA-256 hex
-digest. Only top-level keys are checked: nested values cost too much to walk on every message, and it remains the caller's
-duty to put key names and digests in, never values.
+digest. Only top-level keys are checked: nested values cost too much to walk on every
+message, and it remains the caller's duty to put key names and digests in, never values.
 """
 
 from __future__ import annotations

@@ -20,7 +20,10 @@ class AuditOptions(StrictModel):
     path: str = Field(default_factory=default_audit_path, description="The JSONL file; ~ and $VARS expand.")
     hmac_key_env: str = Field(
         "MCPWARDEN_AUDIT_KEY",
-        description="Environment variable holding the HMAC key that keys the hash chain; unset means a plain SHA-256 chain.",
+        description=(
+            "Environment variable holding the HMAC key that keys the hash chain (at least 16 bytes); "
+            "unset means a plain SHA-256 chain."
+        ),
     )
     rotate_bytes: int = Field(64 * 1024 * 1024, ge=4096, description="Rotate the file when it grows past this size.")
     keep: int = Field(20, ge=1, description="How many rotated files to keep beside the current one.")

@@ -42,7 +42,9 @@ class VerifyReport:
         lines = []
         if self.incomplete_at_end:
             lines.append(f"{self.log}: 1 incomplete record at the end, likely a crash; {self.records} records verified")
-        lines.append(f"{self.log}: OK, {self.records} records verified{span} in {files}, {self.chain}; head {self.head}")
+        lines.append(
+            f"{self.log}: OK, {self.records} records verified{span} in {files}, {self.chain}; head {self.head}"
+        )
         lines.extend(f"{self.log}: note: {note}" for note in self.notes)
         return "\n".join(lines)
 
@@ -191,7 +193,9 @@ class _Verifier:
                 )
             return
         if first_in_file and record.event not in ("rotate", "recovery"):
-            raise ChainBroken(f"{record.where()}: a rotated-to file must begin with a rotate record; records are missing")
+            raise ChainBroken(
+                f"{record.where()}: a rotated-to file must begin with a rotate record; records are missing"
+            )
         if not first_in_file and record.event == "rotate":
             raise ChainBroken(f"{record.where()}: a rotate record in the middle of a file; it was inserted")
         expected = last.seq + 1
@@ -258,7 +262,9 @@ class _Verifier:
 
     def check_head_mac(self, state: HeadState, chain: Chain, path: str) -> None:
         if state.algorithm != chain.algorithm or state.key_id != chain.key_id:
-            raise ChainBroken(f"head file {path}: names chain {state.algorithm!r} key id {state.key_id!r}, not the log's")
+            raise ChainBroken(
+                f"head file {path}: names chain {state.algorithm!r} key id {state.key_id!r}, not the log's"
+            )
         if chain.keyed and state.mac != chain.head_mac(state.seq, state.hash, state.generation):
             raise ChainBroken(f"head file {path}: its HMAC does not match: it was edited")
 
