@@ -1,0 +1,133 @@
+"""`mcpwarden log verify|show`: check the audit log's chain, and read it."""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import sys
+from typing import Any
+
+from mcpwarden.errors import ChainBroken
+
+_SHOWN = ("seq", "ts", "event", "server", "method", "tool", "verdict", "rule", "duration_ms")
+_HIDDEN = frozenset({"v", "alg", "kid", "pid", "prev", "session", "principal", "arg_keys", "origin"})
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="log_command", metavar="SUBCOMMAND", required=True)
+
+    verify = sub.add_parser(
+        "verify",
+        help="check that no record was edited, removed, inserted or reordered; exit 0 if intact, 3 if not",
+        description="Verify audit logs. Each FILE may be a log, one of its rotated files, or a directory of logs.",
+    )
+    _add_source_arguments(verify)
+    verify.add_argument(
+        "--no-head",
+        action="store_true",
+        help="do not require the .head file (e.g. for a copied log); removal of records at the end goes unseen",
+    )
+
+    show = sub.add_parser("show", help="list records, filtered", description="List audit records, oldest first.")
+    _add_source_arguments(show)
+    show.add_argument("--server", help="only records of this server")
+    show.add_argument("--tool", help="only records of this tool")
+    show.add_argument(
+        "--verdict", choices=["pass", "deny", "rewrite", "would-deny", "error"], help="only this verdict"
+    )
+    show.add_argument("--event", help="only this event (call, upstream, sandbox, egress, warning, ...)")
+    show.add_argument("--since", help="only records since a time: 15m, 2h, 7d or 2026-11-21T08:00 (UTC)")
+    show.add_argument("--limit", type=int, default=None, help="only the last N matching records")
+    show.add_argument("--format", choices=["table", "json"], default="table", help="table (default) or JSON lines")
+
+
+def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="*", metavar="FILE", help="audit logs or directories (default: the policy's)")
+    parser.add_argument("--policy", help="take the log path and key variable from this policy file")
+    parser.add_argument("--key-env", help="environment variable holding the HMAC key (default MCPWARDEN_AUDIT_KEY)")
+
+
+def _sources(args: argparse.Namespace) -> tuple[list[str], str]:
+    from mcpwarden.audit.files import logs_in
+    from mcpwarden.audit.options import AuditOptions
+
+    if args.policy:
+        from mcpwarden.policy.loader import load_policy
+
+        options = load_policy(args.policy).audit
+    else:
+        options = AuditOptions()
+    key_env = args.key_env or options.hmac_key_env
+    return logs_in(args.files or [options.path]), key_env
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.log_command == "verify":
+        return _verify(args)
+    return _show(args)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from mcpwarden.audit.verify import verify_log
+
+    logs, key_env = _sources(args)
+    key = os.environb.get(key_env.encode()) or None
+    failures = []
+    for log in logs:
+        try:
+            report = verify_log(log, key=key, key_env=key_env, check_head=not args.no_head)
+        except ChainBroken as exc:
+            failures.append(f"{log}: CHAIN BROKEN: {exc}")
+            continue
+        print(report.summary())
+    if failures:
+        raise ChainBroken("\n".join(failures))
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    import orjson
+
+    from mcpwarden.audit.query import RecordFilter, parse_since, read_records
+
+    logs, _key_env = _sources(args)
+    chosen = RecordFilter(
+        server=args.server,
+        tool=args.tool,
+        verdict=args.verdict,
+        event=args.event,
+        since=parse_since(args.since) if args.since else None,
+    )
+    limit = args.limit if args.limit and args.limit > 0 else None
+    records: collections.deque[dict[str, Any]] = collections.deque(maxlen=limit)
+    for log in logs:
+        records.extend(r for r in read_records(log) if chosen.matches(r))
+    if args.format == "json":
+        out = sys.stdout.buffer
+        for record in records:
+            out.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+        out.flush()
+        return 0
+    _print_table(records)
+    return 0
+
+
+def _print_table(records: collections.deque[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for column in (*_SHOWN, "detail"):
+        table.add_column(column.replace("duration_ms", "ms"), no_wrap=column in ("ts", "seq"), overflow="fold")
+    for record in records:
+        cells = ["" if record.get(name) is None else str(record.get(name)) for name in _SHOWN]
+        detail = " ".join(
+            f"{key}={value}"
+            for key, value in record.items()
+            if key not in _HIDDEN and key not in _SHOWN and not key.endswith("_sha256")
+        )
+        table.add_row(*cells, detail[:120], style="red" if record.get("verdict") in ("deny", "error") else None)
+    console = Console(soft_wrap=False)
+    console.print(table)
+    console.print(f"{len(records)} record(s)", style="dim")
