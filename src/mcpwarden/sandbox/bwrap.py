@@ -1,0 +1,84 @@
+"""The bubblewrap command line of the full tier: an empty root with allowlisted binds only.
+
+System runtime directories are bound read-only (never ``/``: a read-only bound Unix socket is
+still connectable), then the policy's read paths (read-only), write paths, and the server's
+own HOME, cache and tmp. Deeper paths are bound after shallower ones so that a read path
+inside a write path stays read-only and vice versa.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mcpwarden.errors import SandboxError
+from mcpwarden.sandbox.environment import ServerDirs
+
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# /etc entries a runtime needs: dynamic linker, TLS roots, users and name-service config,
+# time zone, Debian alternatives. Not /etc as a whole (shadow, host keys, tokens in rc files).
+ETC_ENTRIES = (
+    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "ssl", "ca-certificates", "ca-certificates.conf", "pki",
+    "crypto-policies", "passwd", "group", "nsswitch.conf", "hosts", "host.conf", "gai.conf", "localtime",
+    "timezone", "alternatives", "mime.types", "protocols", "services", "os-release", "nodejs",
+)
+
+
+@dataclass
+class BindPlan:
+    read: list[str] = field(default_factory=list)
+    write: list[str] = field(default_factory=list)
+
+    def ordered(self) -> list[tuple[str, str]]:
+        entries = [(p, "read") for p in self.read] + [(p, "write") for p in self.write]
+        return sorted(entries, key=lambda e: (Path(e[0]).parts.__len__(), e[1] == "write"))
+
+
+def expand(path: str) -> str:
+    return os.path.normpath(os.path.expanduser(path))
+
+
+def plan_binds(read: list[str], write: list[str], executable: str) -> BindPlan:
+    plan = BindPlan([expand(p) for p in read], [])
+    for path in (expand(p) for p in write):
+        if not os.path.exists(path):
+            raise SandboxError(f"write path {path} does not exist; create it or remove it from filesystem.write")
+        plan.write.append(path)
+    if not executable.startswith("/usr/"):
+        plan.read.extend(p for p in {executable, os.path.realpath(executable)} if p not in plan.read)
+    return plan
+
+
+def build_argv(
+    bwrap: str,
+    command: list[str],
+    binds: BindPlan,
+    dirs: ServerDirs,
+    cwd: str,
+    *,
+    share_net: bool,
+    seccomp_fd: int | None,
+    resolv_conf: bool,
+) -> list[str]:
+    argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+            "--cap-drop", "ALL"]
+    if share_net:
+        argv.append("--share-net")
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            argv += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            argv += ["--ro-bind", path, path]
+    for entry in ETC_ENTRIES + (("resolv.conf",) if resolv_conf else ()):
+        argv += ["--ro-bind-try", f"/etc/{entry}", f"/etc/{entry}"]
+    # /tmp first: policy paths under /tmp are then bound on top of the server's own tmp.
+    argv += ["--proc", "/proc", "--dev", "/dev", "--bind", str(dirs.tmp), "/tmp"]
+    for path in (dirs.home, dirs.cache):
+        argv += ["--bind", str(path), str(path)]
+    for path, mode in binds.ordered():
+        argv += ["--ro-bind-try" if mode == "read" else "--bind", path, path]
+    argv += ["--chdir", cwd]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
+    return [*argv, "--", *command]
