@@ -1,0 +1,152 @@
+"""Decoding of suspicious tokens so that an encoded secret is still seen.
+
+``encoded_segments(buf)`` yields ``(start, end, encoding, decoded)`` for:
+
+* ``base64`` / ``hex``: runs of 24+ characters of the base64 alphabet (standard or URL-safe)
+  that contain a digit, or 32+ hex digits, which decode to mostly printable text;
+* ``url``: runs holding ``%XX`` escapes;
+* ``json-escape``: JSON string literals holding ``\\uXXXX``, ``\\n`` or ``\\/`` escapes (a PEM
+  key in a ``.json`` file, ``\\u0041KIA...``).
+
+Everything is bounded: tokens of at most MAX_TOKEN bytes, at most MAX_CANDIDATES candidates
+and MAX_DECODED_BYTES decoded bytes per buffer. The engine rescans decoded text up to
+MAX_DEPTH levels deep.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterator
+from urllib.parse import unquote_to_bytes
+
+import orjson
+
+MIN_BASE64 = 24
+MIN_HEX = 32
+MAX_TOKEN = 64 * 1024
+MAX_CANDIDATES = 20_000
+MAX_DECODED_BYTES = 8 * 1024 * 1024
+MAX_DEPTH = 2
+
+_B64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
+_B64_MAP = bytes(0x41 if i in _B64_CHARS else 0x20 for i in range(256))
+_B64_NEEDLE = b"A" * MIN_BASE64
+_RUN_END = re.compile(rb"A*")
+_DIGITS = b"0123456789"
+_HEX = re.compile(rb"[0-9a-fA-F]+")
+_PRINTABLE = bytes(range(0x20, 0x7F)) + b"\t\n\r"
+_URL_RUN = re.compile(rb"[^\s\"'<>`]{0,2048}")
+_LAST_DELIMITER = re.compile(rb".*[\s\"'<>`]", re.S)
+_JSON_LITERAL = re.compile(rb'"(?:[^"\\\n]|\\.){4,65536}"')
+
+
+def _texty(data: bytes) -> bool:
+    """Mostly printable (so the decoded form is text worth scanning, not binary)."""
+    if len(data) < 12:
+        return False
+    binary = len(data.translate(None, _PRINTABLE))
+    if binary == 0:
+        return True
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return sum(1 for c in text if not c.isprintable() and c not in "\t\n\r") <= len(text) // 20
+
+
+def _decode_base64(token: bytes) -> bytes | None:
+    body = token.rstrip(b"=")
+    if len(body) % 4 == 1:
+        body = body[:-1]
+    padded = body + b"=" * (-len(body) % 4)
+    try:
+        if b"-" in body or b"_" in body:
+            if b"+" in body or b"/" in body:
+                return None
+            return base64.urlsafe_b64decode(padded)
+        return base64.b64decode(padded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _base64_and_hex(buf: bytes, budget: list[int]) -> Iterator[tuple[int, int, str, bytes]]:
+    mapped = buf.translate(_B64_MAP)
+    pos = mapped.find(_B64_NEEDLE)
+    while pos >= 0 and budget[0] > 0 and budget[1] > 0:
+        end = _RUN_END.match(mapped, pos).end()
+        budget[0] -= 1
+        stop = end
+        while stop < len(buf) and stop - end < 2 and buf[stop] == 0x3D:  # '=' padding
+            stop += 1
+        token = buf[pos:stop]
+        if len(token) <= MAX_TOKEN and len(token.translate(None, _DIGITS)) < len(token):
+            decoded: bytes | None = None
+            encoding = "base64"
+            if len(token) >= MIN_HEX and len(token) % 2 == 0 and _HEX.fullmatch(token):
+                decoded, encoding = binascii.unhexlify(token), "hex"
+            else:
+                decoded = _decode_base64(token)
+            if decoded is not None and _texty(decoded):
+                budget[1] -= len(decoded)
+                yield pos, stop, encoding, decoded
+        pos = mapped.find(_B64_NEEDLE, stop)
+
+
+def _percent(buf: bytes, budget: list[int]) -> Iterator[tuple[int, int, str, bytes]]:
+    pos = buf.find(b"%")
+    last_end = -1
+    while pos >= 0 and budget[0] > 0 and budget[1] > 0:
+        if pos + 2 < len(buf) and buf[pos + 1 : pos + 3].isalnum() and _HEX.fullmatch(buf[pos + 1 : pos + 3]):
+            budget[0] -= 1
+            lo = max(last_end, pos - 2048, 0)
+            back = _LAST_DELIMITER.match(buf, lo, pos)
+            start = back.end() if back else lo
+            end = _URL_RUN.match(buf, pos).end()
+            decoded = unquote_to_bytes(buf[start:end])
+            if len(decoded) >= 8:
+                budget[1] -= len(decoded)
+                yield start, end, "url", decoded
+            last_end = end
+            pos = buf.find(b"%", end)
+        else:
+            pos = buf.find(b"%", pos + 1)
+
+
+def _json_escapes(buf: bytes, budget: list[int]) -> Iterator[tuple[int, int, str, bytes]]:
+    pos = buf.find(b"\\")
+    done_until = -1
+    while pos >= 0 and budget[0] > 0 and budget[1] > 0:
+        nxt = buf[pos + 1 : pos + 2]
+        if pos < done_until or nxt not in (b"u", b"n", b"/"):
+            pos = buf.find(b"\\", pos + 1)
+            continue
+        budget[0] -= 1
+        line_start = buf.rfind(b"\n", max(0, pos - MAX_TOKEN), pos) + 1
+        line_end = buf.find(b"\n", pos, pos + MAX_TOKEN)
+        if line_end < 0:
+            line_end = min(len(buf), pos + MAX_TOKEN)
+        for m in _JSON_LITERAL.finditer(buf, line_start, line_end):
+            literal = m.group(0)
+            if b"\\u" not in literal and b"\\n" not in literal and b"\\/" not in literal:
+                continue
+            try:
+                value = orjson.loads(literal)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(value, str) and len(value) >= 8:
+                decoded = value.encode("utf-8", "surrogatepass")
+                budget[1] -= len(decoded)
+                yield m.start() + 1, m.end() - 1, "json-escape", decoded
+        done_until = line_end
+        pos = buf.find(b"\\", line_end)
+
+
+def encoded_segments(buf: bytes) -> list[tuple[int, int, str, bytes]]:
+    """Suspicious encoded tokens of ``buf`` and their decoded bytes, within the limits above."""
+    budget = [MAX_CANDIDATES, MAX_DECODED_BYTES]
+    out = list(_base64_and_hex(buf, budget))
+    out.extend(_percent(buf, budget))
+    out.extend(_json_escapes(buf, budget))
+    return out

@@ -1,0 +1,400 @@
+"""The detection engine: keyword gate, regex confirmation on small windows, post-checks.
+
+    engine = Engine.load()                     built-in rules (+ extra rule files, gitleaks TOML)
+    engine.scan_text(text) / scan_bytes(data)  -> list[Finding]
+    engine.scan_json(obj)                      JSON values and keys, with a JSON path per finding
+    engine.stream()                            a StreamScanner for chunked input
+
+How a buffer is scanned:
+
+1. The gate (Vectorscan literal database, or ``bytes.find`` without hyperscan) lists every
+   occurrence of every rule keyword and honeytoken.
+2. For each rule with a hit, the windows ``[hit - width, hit + len(keyword) + width]`` (width =
+   the longest match the regex can make, capped) are merged and the rule's regex runs only
+   there, with RE2 when installed (linear time), else ``re``.
+3. Each match's secret passes the global placeholder allowlist, the rule's allowlist and
+   entropy threshold, then its validator (pass: tier ``validated``; fail: dropped).
+4. Suspicious encoded tokens (base64, hex, percent, JSON escapes) are decoded and the
+   decoded bytes scanned again (bounded depth and size); findings point at the encoded token.
+5. Where findings cover the same span the most certain tier wins, and generic findings
+   that overlap a more specific one are dropped.
+
+The engine knows nothing of MCP and holds no state between calls.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mcpwarden.detect import decoders, validators
+from mcpwarden.detect.entropy import shannon
+from mcpwarden.detect.finding import TIER_RANK, Finding
+from mcpwarden.detect.fingerprint import Fingerprinter
+from mcpwarden.detect.honeytoken import HoneyToken
+from mcpwarden.detect.placeholders import is_placeholder
+from mcpwarden.detect.prefilter import make_gate
+from mcpwarden.detect.rule import Rule
+from mcpwarden.errors import DetectError
+
+try:
+    import re2  # type: ignore[import-not-found]
+except ImportError:  # optional extra "fast"
+    re2 = None
+
+REGEX_ENV = "MCPWARDEN_DETECT_REGEX"
+"""Set to ``re`` to confirm with Python's ``re`` even when RE2 is installed (for tests)."""
+
+_WINDOW_MARGIN = 2
+
+
+@dataclass(slots=True)
+class _Compiled:
+    rule: Rule
+    regex: Any
+    group: int
+    width: int
+    allow: tuple[re.Pattern[str], ...]
+    stopwords: tuple[str, ...]
+    validator: validators.Validator | None
+    tier: str
+
+
+@dataclass(slots=True)
+class RawHit:
+    """A confirmed match before it becomes a Finding (internal: holds the secret)."""
+
+    start: int
+    end: int
+    rule_id: str
+    family: str
+    severity: str
+    tier: str
+    secret: bytes
+    description: str
+    encoding: str | None = None
+
+
+def _compile_regex(pattern: str, engine: str) -> Any:
+    if engine == "re2":
+        options = re2.Options()
+        options.max_mem = 64 << 20
+        options.log_errors = False
+        return re2.compile(pattern.encode(), options)
+    return re.compile(pattern.encode())
+
+
+class Engine:
+    """Scans text for secrets, PII and honeytokens. Build once, share freely (no state per scan)."""
+
+    def __init__(
+        self,
+        rules: Sequence[Rule],
+        honeytokens: Sequence[HoneyToken] = (),
+        key: bytes | None = None,
+        gate: str = "auto",
+        regex: str = "auto",
+        decode: bool = True,
+    ):
+        seen: dict[str, str] = {}
+        for rule in rules:
+            if rule.id in seen:
+                raise DetectError(f"rule id {rule.id!r} is defined twice: in {seen[rule.id]} and {rule.source}")
+            seen[rule.id] = rule.source
+        if regex == "auto":
+            regex = os.environ.get(REGEX_ENV) or ("re2" if re2 is not None else "re")
+        if regex == "re2" and re2 is None:
+            raise DetectError("regex engine 're2' requested but google-re2 is not installed")
+        self.regex_engine = regex
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        self.honeytokens: tuple[HoneyToken, ...] = tuple(honeytokens)
+        for token in self.honeytokens:
+            token.check()
+        self.fingerprint = Fingerprinter(key)
+        self.decode = decode
+        self._compiled = [self._compile(rule) for rule in self.rules]
+        keywords: dict[bytes, int] = {}
+        self._kw_rules: list[list[int]] = []
+        self._kw_honey: list[list[int]] = []
+
+        def slot(word: bytes) -> int:
+            if word not in keywords:
+                keywords[word] = len(keywords)
+                self._kw_rules.append([])
+                self._kw_honey.append([])
+            return keywords[word]
+
+        for index, rule in enumerate(self.rules):
+            for word in rule.keywords:
+                self._kw_rules[slot(word.encode())].append(index)
+        self._honey_values = [t.value.encode() for t in self.honeytokens]
+        for index, value in enumerate(self._honey_values):
+            self._kw_honey[slot(value.lower())].append(index)
+        self._kw_lengths = [len(k) for k in keywords]
+        self._gate = make_gate(list(keywords), gate)
+        self.gate_kind = self._gate.kind
+
+    @classmethod
+    def load(
+        cls,
+        extra: Iterable[str | Path] = (),
+        builtin: bool = True,
+        honeytokens: Sequence[HoneyToken] = (),
+        honeytoken_store: str | Path | None = None,
+        key: bytes | None = None,
+        pii: bool = True,
+        **options: Any,
+    ) -> Engine:
+        """The built-in rules plus ``extra`` rule files (mcpwarden or gitleaks TOML), the
+        declared honeytokens and those in ``honeytoken_store``. ``key`` keys fingerprints
+        (random per engine when None)."""
+        from mcpwarden.detect.ruleset import builtin_rules, load_rule_file
+
+        rules: list[Rule] = builtin_rules() if builtin else []
+        if not pii:
+            rules = [r for r in rules if r.tier != "pii"]
+        for path in extra:
+            rules.extend(load_rule_file(path, check_examples=True))
+        tokens = list(honeytokens)
+        if honeytoken_store is not None:
+            from mcpwarden.detect.honeytoken import load_store
+
+            tokens.extend(load_store(honeytoken_store))
+        return cls(rules, tokens, key=key, **options)
+
+    def _compile(self, rule: Rule) -> _Compiled:
+        return _Compiled(
+            rule=rule,
+            regex=_compile_regex(rule.regex, self.regex_engine),
+            group=rule.secret_group,
+            width=rule.max_width,
+            allow=tuple(re.compile(p) for p in rule.allow_regexes),
+            stopwords=rule.stopwords,
+            validator=validators.VALIDATORS[rule.validator] if rule.validator else None,
+            tier=rule.tier,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<Engine rules={len(self.rules)} honeytokens={len(self.honeytokens)} gate={self.gate_kind} "
+            f"regex={self.regex_engine}>"
+        )
+
+    # -- public API -------------------------------------------------------------------
+
+    def scan_bytes(self, data: bytes) -> list[Finding]:
+        """Findings in ``data``, offsets in bytes."""
+        return self.findings(self.raw_hits(data))
+
+    def scan_text(self, text: str) -> list[Finding]:
+        """Findings in ``text``, offsets in characters."""
+        data = text.encode("utf-8", "surrogatepass")
+        found = self.scan_bytes(data)
+        if len(data) == len(text) or not found:
+            return found
+        return _to_char_offsets(data, found)
+
+    def scan_json(self, obj: Any) -> list[Finding]:
+        """Findings in every string value, key and number of ``obj``; each carries the JSON
+        path of its string and offsets in characters within that string."""
+        from mcpwarden.detect.jsonscan import scan_json
+
+        return scan_json(self, obj)
+
+    def stream(self) -> Any:
+        """A StreamScanner: ``feed(chunk)`` and ``close()`` return findings with absolute byte offsets."""
+        from mcpwarden.detect.stream import StreamScanner
+
+        return StreamScanner(self)
+
+    # -- internals shared by the JSON walker and the stream scanner -------------------
+
+    def findings(self, hits: list[RawHit]) -> list[Finding]:
+        fp = self.fingerprint
+        return [
+            Finding(
+                h.rule_id, h.family, h.severity, h.tier, h.start, h.end, fp(h.secret), None, h.encoding, h.description
+            )
+            for h in hits
+        ]
+
+    def raw_hits(self, data: bytes, bounds: list[int] | None = None, depth: int = 0) -> list[RawHit]:
+        """Confirmed hits in ``data``. ``bounds``: sorted segment boundaries
+        (start0, end0, start1, end1, ...) that no match may cross."""
+        hits = self._confirm(data, bounds)
+        if self.decode and depth < decoders.MAX_DEPTH:
+            for start, end, encoding, decoded in decoders.encoded_segments(data):
+                for inner in self.raw_hits(decoded, None, depth + 1):
+                    hits.append(
+                        RawHit(
+                            start,
+                            end,
+                            inner.rule_id,
+                            inner.family,
+                            inner.severity,
+                            inner.tier,
+                            inner.secret,
+                            inner.description,
+                            inner.encoding or encoding,
+                        )
+                    )
+        return _resolve(hits)
+
+    def _confirm(self, data: bytes, bounds: list[int] | None) -> list[RawHit]:
+        gate_hits = self._gate.hits(data)
+        if not gate_hits:
+            return []
+        out: list[RawHit] = []
+        per_rule: dict[int, list[tuple[int, int]]] = {}
+        kw_rules, kw_honey, kw_len = self._kw_rules, self._kw_honey, self._kw_lengths
+        for kw, start in gate_hits:
+            end = start + kw_len[kw]
+            for index in kw_rules[kw]:
+                per_rule.setdefault(index, []).append((start, end))
+            for index in kw_honey[kw]:
+                self._honey(data, start, index, out)
+        size = len(data)
+        for index, spans in per_rule.items():
+            compiled = self._compiled[index]
+            for lo, hi in _windows(spans, compiled.width, size, bounds):
+                self._run(compiled, data, lo, hi, out)
+        return out
+
+    def _honey(self, data: bytes, start: int, index: int, out: list[RawHit]) -> None:
+        value = self._honey_values[index]
+        if data.startswith(value, start):
+            token = self.honeytokens[index]
+            out.append(
+                RawHit(
+                    start,
+                    start + len(value),
+                    f"honeytoken-{token.kind}",
+                    "honeytoken",
+                    "critical",
+                    "honeytoken",
+                    value,
+                    f"honeytoken {token.name!r}",
+                )
+            )
+
+    def _run(self, compiled: _Compiled, data: bytes, lo: int, hi: int, out: list[RawHit]) -> None:
+        rule = compiled.rule
+        for m in compiled.regex.finditer(data, lo, hi):
+            start, end = m.span(compiled.group)
+            if start < 0 or end <= start:
+                continue
+            secret = data[start:end]
+            tier = self._check(compiled, secret)
+            if tier is not None:
+                out.append(RawHit(start, end, rule.id, rule.family, rule.severity, tier, secret, rule.description))
+
+    def _check(self, compiled: _Compiled, secret_bytes: bytes) -> str | None:
+        """The finding's tier if ``secret`` survives the allowlists and checks, else None."""
+        secret = secret_bytes.decode("utf-8", "replace")
+        if is_placeholder(secret):
+            return None
+        if compiled.stopwords:
+            lowered = secret.lower()
+            if any(word in lowered for word in compiled.stopwords):
+                return None
+        if any(p.search(secret) for p in compiled.allow):
+            return None
+        if compiled.rule.entropy is not None and shannon(secret) < compiled.rule.entropy:
+            return None
+        if compiled.validator is not None:
+            if not compiled.validator(secret):
+                return None
+            return "validated" if compiled.tier == "pattern" else compiled.tier
+        return compiled.tier
+
+
+def _windows(spans: list[tuple[int, int]], width: int, size: int, bounds: list[int] | None) -> list[tuple[int, int]]:
+    """Merged regions around keyword hits, each clipped to the segment holding its hit."""
+    spans.sort()
+    out: list[tuple[int, int]] = []
+    pad = width + _WINDOW_MARGIN
+    for start, end in spans:
+        lo, hi = max(0, start - pad), min(size, end + pad)
+        if bounds is not None:
+            seg = bisect.bisect_right(bounds, start) - 1
+            if seg % 2:  # the hit lies in a separator: ignore it
+                continue
+            lo, hi = max(lo, bounds[seg]), min(hi, bounds[seg + 1])
+        if out and lo <= out[-1][1] and (bounds is None or lo >= out[-1][0]):
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _resolve(hits: list[RawHit]) -> list[RawHit]:
+    """One finding per span (the most certain); generic findings inside a specific one go."""
+    if len(hits) <= 1:
+        return hits
+    hits.sort(key=lambda h: (h.start, h.end, TIER_RANK[h.tier], h.encoding is not None))
+    unique: list[RawHit] = []
+    for hit in hits:
+        if unique and unique[-1].start == hit.start and unique[-1].end == hit.end:
+            continue
+        unique.append(hit)
+    specific = [(h.start, h.end) for h in unique if h.tier != "generic"]
+    if len(specific) == len(unique):
+        return unique
+    starts = [s for s, _ in specific]
+    kept = []
+    for hit in unique:
+        if hit.tier == "generic" and _overlaps(specific, starts, hit.start, hit.end):
+            continue
+        kept.append(hit)
+    return kept
+
+
+def _overlaps(spans: list[tuple[int, int]], starts: list[int], start: int, end: int) -> bool:
+    i = bisect.bisect_left(starts, end)
+    for j in range(i - 1, -1, -1):
+        s, e = spans[j]
+        if e > start:
+            return True
+        if start - s > 2 * decoders.MAX_TOKEN:
+            break
+    return False
+
+
+def _to_char_offsets(data: bytes, found: list[Finding]) -> list[Finding]:
+    """Byte offsets -> character offsets, decoding each prefix once in order."""
+    points = sorted({f.start for f in found} | {f.end for f in found})
+    mapping: dict[int, int] = {}
+    chars = 0
+    prev = 0
+    for point in points:
+        chars += _char_len(data[prev:point])
+        mapping[point] = chars
+        prev = point
+    return [
+        Finding(
+            f.rule_id,
+            f.family,
+            f.severity,
+            f.tier,
+            mapping[f.start],
+            mapping[f.end],
+            f.fingerprint,
+            f.path,
+            f.encoding,
+            f.description,
+        )
+        for f in found
+    ]
+
+
+def _char_len(piece: bytes) -> int:
+    try:
+        return len(piece.decode("utf-8", "surrogatepass"))
+    except UnicodeDecodeError:  # a span edge inside a multi-byte character
+        return len(piece.decode("utf-8", "ignore"))

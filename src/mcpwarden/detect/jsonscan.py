@@ -1,0 +1,133 @@
+"""Scanning a JSON value: every string value, object key and number, as decoded text.
+
+All strings are joined with newlines into one buffer and scanned in one pass; windows are
+clipped to each string so no match spans two of them. Paths look like
+``$.params.arguments.token``, ``$.content[0].text`` or ``$["odd key"]``; a finding in an
+object key has the member's path followed by ``#key``. A key that holds a finding never
+appears in a path: that member is written ``{key#N}`` (its position in the object), in the
+key finding's path and in the paths of everything under it. Walking is iterative (no recursion
+limit) and nesting deeper than MAX_DEPTH is scanned as its compact JSON text.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from mcpwarden.detect.finding import Finding
+
+if TYPE_CHECKING:
+    from mcpwarden.detect.engine import Engine
+
+MAX_DEPTH = 256
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+Parts = tuple[Any, ...]
+"""A path: list indexes (int), object members ((key, position)), and "#key" last for a key."""
+
+KEY_MARK = "#key"
+
+
+def member_string(key: str, position: int, masked: bool) -> str:
+    if masked:
+        return f".{{key#{position}}}"
+    if _PLAIN_KEY.fullmatch(key):
+        return f".{key}"
+    return "[" + orjson.dumps(key).decode() + "]"
+
+
+def path_string(parts: Parts, masked: frozenset[Parts] = frozenset()) -> str:
+    """``parts`` as a path; members whose parts are in ``masked`` are written by position."""
+    out = "$"
+    for i, part in enumerate(parts):
+        if part == KEY_MARK:
+            out += KEY_MARK
+        elif isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += member_string(part[0], part[1], parts[: i + 1] in masked)
+    return out
+
+
+def strings_of(obj: Any) -> list[tuple[Parts, str]]:
+    """(path parts, text) for each string value, key and number, in document order."""
+    out: list[tuple[Parts, str]] = []
+    stack: list[tuple[Parts, Any]] = [((), obj)]
+    while stack:
+        parts, value = stack.pop()
+        if isinstance(value, str):
+            out.append((parts, value))
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int | float):
+            out.append((parts, repr(value)))
+        elif len(parts) >= MAX_DEPTH:
+            out.append((parts, orjson.dumps(value, default=str).decode()))
+        elif isinstance(value, dict):
+            items = list(value.items())
+            for position in range(len(items) - 1, -1, -1):
+                key, child = items[position]
+                key_parts = (*parts, (str(key), position))
+                stack.append((key_parts, child))
+                stack.append(((*key_parts, KEY_MARK), _KeyText(str(key))))
+        elif isinstance(value, list | tuple):
+            for index in range(len(value) - 1, -1, -1):
+                stack.append(((*parts, index), value[index]))
+        elif isinstance(value, _KeyText):
+            out.append((parts, value.text))
+    return out
+
+
+class _KeyText:
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def scan_json(engine: Engine, obj: Any) -> list[Finding]:
+    texts = strings_of(obj)
+    if not texts:
+        return []
+    encoded = [t.encode("utf-8", "surrogatepass") for _, t in texts]
+    bounds: list[int] = []
+    pos = 0
+    for piece in encoded:
+        bounds.append(pos)
+        pos += len(piece)
+        bounds.append(pos)
+        pos += 1
+    buf = b"\n".join(encoded)
+    hits = engine.raw_hits(buf, bounds)
+    if not hits:
+        return []
+    import bisect
+
+    found = engine.findings(hits)
+    segments = [(bisect.bisect_right(bounds, f.start) - 1) // 2 for f in found]
+    masked = frozenset(texts[seg][0][:-1] for seg in segments if texts[seg][0] and texts[seg][0][-1] == KEY_MARK)
+    out: list[Finding] = []
+    for finding, seg in zip(found, segments, strict=True):
+        base = bounds[2 * seg]
+        start, end = finding.start - base, finding.end - base
+        text, piece = texts[seg][1], encoded[seg]
+        if len(piece) != len(text):
+            start = len(piece[:start].decode("utf-8", "ignore"))
+            end = start + len(piece[finding.start - base : finding.end - base].decode("utf-8", "ignore"))
+        out.append(
+            Finding(
+                finding.rule_id,
+                finding.family,
+                finding.severity,
+                finding.tier,
+                start,
+                end,
+                finding.fingerprint,
+                path_string(texts[seg][0], masked),
+                finding.encoding,
+                finding.description,
+            )
+        )
+    return out
