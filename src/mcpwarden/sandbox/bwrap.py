@@ -78,7 +78,7 @@ def build_argv(
         argv += ["--bind", str(path), str(path)]
     for path, mode in binds.ordered():
         argv += ["--ro-bind-try" if mode == "read" else "--bind", path, path]
-    argv += ["--chdir", cwd]
+    argv += ["--remount-ro", "/", "--chdir", cwd]  # the root tmpfs itself stays read-only
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
     return [*argv, "--", *command]

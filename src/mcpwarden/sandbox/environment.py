@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from mcpwarden.errors import SandboxError
 from mcpwarden.sandbox.options import EnvOptions
 
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -40,6 +41,9 @@ class ServerDirs:
         dirs = cls(root, root / "home", root / "cache", root / "tmp")
         for path in (dirs.home, dirs.cache, dirs.tmp):
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if path.is_symlink() or not path.is_dir():
+                # Bound into the sandbox by path: a planted symlink would expose its target.
+                raise SandboxError(f"{path} is not a plain directory; remove it and start again")
         return dirs
 
 
