@@ -1,0 +1,45 @@
+"""Run an audit: discover, check, apply the baseline, sort."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mcpwarden.auditor.baseline import Baseline
+from mcpwarden.auditor.checks import ALL
+from mcpwarden.auditor.checks.context import Context
+from mcpwarden.auditor.discovery import discover
+from mcpwarden.auditor.model import SEVERITY_ORDER, Finding, Inventory
+from mcpwarden.auditor.target import Target
+
+
+@dataclass
+class Report:
+    inventory: Inventory
+    findings: list[Finding] = field(default_factory=list)
+    engine: str = "fallback"
+
+    def active(self) -> list[Finding]:
+        return [f for f in self.findings if not f.suppressed]
+
+    def counts(self) -> dict[str, int]:
+        counts = {s: 0 for s in SEVERITY_ORDER}
+        for finding in self.active():
+            counts[finding.severity] += 1
+        return counts
+
+
+def run_audit(target: Target, clients: list[str] | None = None, baseline: Path | None = None) -> Report:
+    inventory = discover(target, clients)
+    ctx = Context(target=target, inventory=inventory)
+    findings: list[Finding] = []
+    seen: set[str] = set()
+    for check in ALL:
+        for finding in check(inventory, ctx):
+            if finding.fingerprint not in seen:
+                seen.add(finding.fingerprint)
+                findings.append(finding)
+    if baseline is not None:
+        Baseline.load(baseline).apply(findings)
+    findings.sort(key=lambda f: (f.client, f.path, f.server or "", -SEVERITY_ORDER[f.severity], f.line or 0, f.check))
+    return Report(inventory=inventory, findings=findings, engine="detect" if ctx.scanner.engine else "fallback")

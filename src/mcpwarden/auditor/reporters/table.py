@@ -1,0 +1,71 @@
+"""The terminal report: per client, each server (does it load, is it guarded) with its
+findings, then file-level findings, then a summary."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import IO
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from mcpwarden.auditor.audit import Report
+from mcpwarden.auditor.checks.catalog import info
+from mcpwarden.auditor.model import Finding
+
+STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
+
+
+def _finding_row(table: Table, finding: Finding) -> None:
+    where = f"{finding.path}:{finding.line}" if finding.line else finding.path
+    severity = Text(finding.severity.upper(), style=STYLE[finding.severity])
+    message = Text(finding.message)
+    if finding.suppressed:
+        severity = Text(f"{finding.severity} (baseline)", style="dim")
+        message.stylize("dim")
+    table.add_row(severity, finding.check, message, where)
+
+
+def render(report: Report, out: IO[str], color: bool | None = None, show_fixes: bool = True) -> None:
+    console = Console(file=out, force_terminal=color, no_color=color is False, width=140, highlight=False)
+    inv = report.inventory
+    by_client: dict[str, list[Finding]] = defaultdict(list)
+    for finding in report.findings:
+        by_client[finding.client].append(finding)
+    clients = sorted({f.client for f in inv.files} | {s.client for s in inv.servers} | set(by_client))
+    for client in clients:
+        servers = [s for s in inv.servers if s.client == client]
+        findings = by_client.get(client, [])
+        console.rule(f"[bold]{client}[/bold]  ({len(servers)} servers, {len(findings)} findings)")
+        for server in servers:
+            state = (
+                "[green]guarded[/green]"
+                if server.wrapped
+                else ("loads" if server.loads else "[dim]does not load[/dim]")
+            )
+            console.print(
+                f"  [bold]{server.name}[/bold] [{server.scope}, {server.transport}] {state}: "
+                f"{server.why}  [dim]{inv.display(server.file.path)}[/dim]"
+            )
+        if findings:
+            table = Table(show_header=True, header_style="bold", box=None, padding=(0, 1), expand=False)
+            for column in ("severity", "id", "finding", "where"):
+                table.add_column(column, overflow="fold")
+            for finding in findings:
+                _finding_row(table, finding)
+            console.print(table)
+    console.rule("[bold]summary[/bold]")
+    counts = report.counts()
+    suppressed = len(report.findings) - len(report.active())
+    loading = sum(1 for s in inv.servers if s.loads)
+    unguarded = sum(1 for s in inv.servers if s.loads and not s.wrapped and s.client != "mcpwarden")
+    parts = [f"{len(inv.files)} files", f"{len(inv.servers)} servers ({loading} load, {unguarded} unguarded)"]
+    parts += [f"{n} {sev}" for sev, n in counts.items() if n] or ["no findings"]
+    if suppressed:
+        parts.append(f"{suppressed} suppressed by the baseline")
+    console.print(", ".join(parts))
+    if show_fixes and report.active():
+        console.print("\n[bold]How to fix[/bold]")
+        for check in sorted({f.check for f in report.active()}):
+            console.print(f"  {check} {info(check).title}: {info(check).fix}")
