@@ -1,0 +1,207 @@
+"""Data-loss prevention: secrets, PII and honeytokens in both directions.
+
+Requests (what a client sends: ``tools/call`` arguments, ``prompts/get`` and other params;
+and requests a server sends to the client, such as ``sampling/createMessage``) use the
+``arguments`` action. Responses use the ``results`` action when the server answers and the
+``arguments`` action when the client answers a server's request (then the client is the
+one sending data out). Findings of tier ``generic`` and ``pii`` use their own actions; a
+per-rule action beats all of these; honeytokens are always blocked.
+
+Verdict: any ``block`` -> Deny naming rules and JSON paths (never values); else any
+``redact`` -> Rewrite with those findings replaced by ``[REDACTED:<rule>:<hash>]`` (same
+secret, same tag, within a session); ``warn`` findings pass and are appended to
+``session.state["dlp"]["warnings"]`` as ``{rule, tier, path, fingerprint}`` for the audit log.
+
+Construction: one Engine per gateway (``engine_from_options(policy.detection)``), one guard
+per server (``DlpGuard(policy.detection, server_name, engine)``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import TYPE_CHECKING, Any
+
+from mcpwarden.detect import Engine, Finding, HoneyToken, Redactor
+from mcpwarden.detect.baseline import Baseline, load_baseline, load_key
+from mcpwarden.guards.base import PASS, Deny, Guard, Rewrite, Verdict
+from mcpwarden.guards.dlp_options import Action, DetectionOptions, RuleActions, ServerDetection, ToolDetection
+from mcpwarden.wire import codes
+
+if TYPE_CHECKING:
+    from mcpwarden.gateway.session import Call, Session
+    from mcpwarden.wire.message import Message
+
+Direction = str  # "arguments" | "results"
+_MAX_NAMED = 5
+
+
+def engine_from_options(options: DetectionOptions) -> Engine:
+    """The one Engine a gateway builds at start-up from ``detection:``."""
+    key = load_key(options.key_file)
+    tokens = [HoneyToken(t.name, t.value, t.kind) for t in options.honeytokens]
+    return Engine.load(
+        extra=options.rule_files,
+        builtin=options.builtin_rules,
+        honeytokens=tokens,
+        honeytoken_store=options.honeytoken_store,
+        key=key,
+        decode=options.decode,
+    )
+
+
+def _first_glob(table: dict[str, Any], name: str | None) -> Any:
+    if name is None:
+        return None
+    if name in table:
+        return table[name]
+    for glob, value in table.items():
+        if fnmatch.fnmatchcase(name, glob):
+            return value
+    return None
+
+
+def _any_glob(globs: list[str], name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, g) for g in globs)
+
+
+class DlpGuard(Guard):
+    name = "dlp"
+    methods = None
+
+    def __init__(self, options: DetectionOptions, server: str, engine: Engine):
+        self.options = options
+        self.server = server
+        self.engine = engine
+        self.settings: ServerDetection = options.servers.get(server) or ServerDetection()
+        self.enabled = self.settings.enabled if self.settings.enabled is not None else options.enabled
+        self.baseline: Baseline | None = None
+        if options.baseline:
+            self.baseline = load_baseline(options.baseline)
+            self.baseline.check_key(engine.fingerprint, options.baseline)
+        self._allow = list(options.allow_rules) + list(self.settings.allow_rules)
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    def on_request(self, msg: Message, session: Session) -> Verdict:
+        if not self.enabled:
+            return PASS
+        params = msg.obj.get("params")
+        if params is None:
+            return PASS
+        tool = msg.tool_name
+        what = f"{msg.method} params" if msg.method != "tools/call" else f"arguments of tool '{tool}'"
+        return self._judge(msg.obj, "params", "arguments", tool, session, what, len(msg.raw))
+
+    def on_response(self, msg: Message, call: Call, session: Session) -> Verdict:
+        if not self.enabled:
+            return PASS
+        key = "result" if "result" in msg.obj else "error"
+        if msg.obj.get(key) is None:
+            return PASS
+        direction = "arguments" if msg.origin == "client" else "results"
+        what = f"the {call.method} {key}" + (f" of tool '{call.tool}'" if call.tool else "")
+        return self._judge(msg.obj, key, direction, call.tool, session, what, len(msg.raw))
+
+    # -- decisions -----------------------------------------------------------------------
+
+    def _judge(
+        self,
+        obj: dict[str, Any],
+        key: str,
+        direction: Direction,
+        tool: str | None,
+        session: Session,
+        what: str,
+        size: int,
+    ) -> Verdict:
+        if size > self.options.max_scan_bytes:
+            return Deny(
+                f"{what} on server '{self.server}' is {size} bytes, more than detection.max_scan_bytes "
+                f"({self.options.max_scan_bytes}); blocked unscanned",
+                "detection.max_scan_bytes",
+                code=codes.SECRET_BLOCKED,
+            )
+        findings = [f.moved(0, path="$." + key + (f.path or "$")[1:]) for f in self.engine.scan_json(obj[key])]
+        if not findings:
+            return PASS
+        tool_settings: ToolDetection | None = _first_glob(self.settings.tools, tool)
+        decided = [(f, self.action_for(f, direction, tool, tool_settings)) for f in findings]
+        blocking = [f for f, action in decided if action == "block"]
+        if blocking:
+            return self._deny(blocking, what)
+        warned = [f for f, action in decided if action == "warn"]
+        if warned:
+            self._warn(session, warned, direction, tool)
+        redacting = [f for f, action in decided if action == "redact"]
+        if not redacting:
+            return PASS
+        return self._rewrite(obj, key, redacting, session)
+
+    def action_for(self, finding: Finding, direction: Direction, tool: str | None, tool_settings: Any = None) -> Action:
+        """The action policy gives ``finding`` in ``direction`` for ``tool`` on this server."""
+        if finding.tier == "honeytoken":
+            return "block"
+        rule = finding.rule_id
+        if _any_glob(self._allow, rule) or (tool_settings is not None and _any_glob(tool_settings.allow_rules, rule)):
+            return "off"
+        if self.baseline is not None and finding in self.baseline:
+            return "off"
+        for table in (self.settings.rules, self.options.rules):
+            override: RuleActions | None = _first_glob(table, rule)
+            if override is not None:
+                chosen = getattr(override, direction) or override.action
+                if chosen is not None:
+                    return chosen
+        if finding.tier == "generic":
+            return self.settings.generic or self.options.generic
+        if finding.tier == "pii":
+            return self.settings.pii or self.options.pii
+        tool_action = getattr(tool_settings, direction, None) if tool_settings is not None else None
+        return tool_action or getattr(self.settings, direction) or getattr(self.options, direction)
+
+    def _deny(self, blocking: list[Finding], what: str) -> Deny:
+        named = ", ".join(f"{f.rule_id} ({f.tier}) at {f.path}" for f in blocking[:_MAX_NAMED])
+        more = f" and {len(blocking) - _MAX_NAMED} more" if len(blocking) > _MAX_NAMED else ""
+        honey = any(f.tier == "honeytoken" for f in blocking)
+        kind = "a honeytoken (canary) value" if honey else "secret(s) or sensitive data"
+        reason = f"blocked {what} on server '{self.server}': {kind} found: {named}{more}"
+        data = {
+            "findings": [
+                {"rule": f.rule_id, "tier": f.tier, "path": f.path, "fingerprint": f.fingerprint} for f in blocking[:50]
+            ]
+        }
+        return Deny(reason, f"detection.{blocking[0].rule_id}", code=codes.SECRET_BLOCKED, data=data)
+
+    def _state(self, session: Session) -> dict[str, Any]:
+        state = session.state.setdefault(self.name, {})
+        state.setdefault("warnings", [])
+        return state
+
+    def _warn(self, session: Session, warned: list[Finding], direction: Direction, tool: str | None) -> None:
+        warnings: list[dict[str, Any]] = self._state(session)["warnings"]
+        for f in warned:
+            warnings.append(
+                {
+                    "rule": f.rule_id,
+                    "tier": f.tier,
+                    "path": f.path,
+                    "fingerprint": f.fingerprint,
+                    "direction": direction,
+                    "server": self.server,
+                    "tool": tool,
+                }
+            )
+        overflow = len(warnings) - self.options.max_warnings
+        if overflow > 0:
+            del warnings[:overflow]
+
+    def _rewrite(self, obj: dict[str, Any], key: str, redacting: list[Finding], session: Session) -> Rewrite:
+        state = self._state(session)
+        redactor = state.get("redactor")
+        if redactor is None:
+            redactor = state["redactor"] = Redactor()
+        new_obj = dict(obj)
+        new_obj[key] = redactor.redact_json({key: obj[key]}, redacting)[key]
+        rules = sorted({f.rule_id for f in redacting})
+        note = f"redacted {len(redacting)} finding(s): {', '.join(rules[:_MAX_NAMED])}"
+        return Rewrite(new_obj, f"detection.{redacting[0].rule_id}", note=note, findings=tuple(redacting))
