@@ -208,6 +208,8 @@ class _Verifier:
             )
 
     def explain_seq(self, record: _Record, parsed: list[_Record | None], index: int, expected: int) -> str:
+        if record.seq == expected - 1:
+            return f"{record.where()}: repeats the seq of the record before it: a record was inserted or duplicated"
         later = next((r for r in parsed[index + 1 :] if r is not None and r.seq == expected), None)
         if later is not None:
             return (
@@ -217,8 +219,6 @@ class _Verifier:
             missing = record.seq - expected
             span = f"seq {expected}" if missing == 1 else f"seq {expected}..{record.seq - 1}"
             return f"{record.where()}: {span} missing before it: {missing} record(s) deleted"
-        if record.seq == expected - 1:
-            return f"{record.where()}: repeats the seq of the record before it: a record was inserted or duplicated"
         return f"{record.where()}: expected seq {expected}: a record was inserted or records were reordered"
 
     # -- head ------------------------------------------------------------------------
