@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from auditor_homes import build_home
 
 from mcpwarden.auditor.audit import Report, run_audit
 from mcpwarden.auditor.model import Finding
 from mcpwarden.auditor.target import Target
-from auditor_homes import build_home
 
 
 @pytest.fixture

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mcpwarden.auditor.audit import Report
-from conftest import none_of, pick
 from auditor_homes import FAKE_GITHUB, FAKE_KEY, FAKE_SLACK
+from conftest import none_of, pick
+
+from mcpwarden.auditor.audit import Report
 
 
 def servers(report: Report) -> dict[tuple[str, str], tuple[bool, str]]:
