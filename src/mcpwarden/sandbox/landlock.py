@@ -1,7 +1,7 @@
 """Landlock, the fallback filesystem (and TCP port) confinement for machines where user
 namespaces are blocked. The ruleset is built in the gateway; the child only calls
 restrict_self before exec. Landlock also stops the child from ptracing (and so from
-reading /proc/<pid>/environ of) processes outside its domain, such as the gateway.
+reading /proc/<pid>/mem of) processes outside its domain; /proc itself is not granted.
 """
 
 from __future__ import annotations

@@ -208,6 +208,8 @@ class _Builder:
         ruleset.allow_paths(binds.read, landlock.READ)
         everything = landlock.handled_fs(self.caps.landlock_abi)
         ruleset.allow_paths([*binds.write, str(self.dirs.home), str(self.dirs.cache), str(self.dirs.tmp)], everything)
+        # No /proc: without a PID namespace it would show the gateway's /proc/<pid>/environ
+        # (measured on 6.18: Landlock's ptrace scoping does not cover that read).
         ruleset.allow_paths(["/dev/null"], landlock.READ | landlock.FS_WRITE_FILE)
         if proxy_port is not None:
             ruleset.allow_connect(proxy_port)

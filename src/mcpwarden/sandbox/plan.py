@@ -138,8 +138,8 @@ def plan_report(server: ServerSettings, caps: Capabilities, *, netns_ok: bool | 
             p["network"] = Protection("degraded", "Landlock allows TCP only to the egress proxy's port; UDP (and so "
                                                   f"DNS) is not confined; for full isolation: {FIXES['bwrap']}")
         p["env"] = Protection("enforced", env_detail)
-        p["pid"] = Protection("degraded", "no PID namespace; Landlock stops ptrace and /proc/<pid>/environ reads of "
-                                          "processes outside the sandbox")
+        p["pid"] = Protection("degraded", "no PID namespace; /proc is closed by Landlock (so no /proc/<pid>/environ), "
+                                          "signals are scoped (ABI >= 6), seccomp refuses ptrace")
         p["seccomp"] = seccomp
     elif tier == "sandbox-exec":
         p["filesystem"] = Protection("enforced", f"sandbox-exec profile: {n_read} read and {n_write} write path(s)")
