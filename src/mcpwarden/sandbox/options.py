@@ -38,9 +38,12 @@ def parse_size(value: str | int) -> int:
 
 def _check_host_entry(entry: str) -> str:
     entry = entry.strip().lower().rstrip(".")
-    host = entry.rsplit(":", 1)[0] if entry.count(":") == 1 else entry
+    if entry.startswith("["):
+        host = entry[1:].split("]", 1)[0]
+    else:
+        host = entry.rsplit(":", 1)[0] if entry.count(":") == 1 else entry
     try:
-        ipaddress.ip_address(host.strip("[]"))
+        ipaddress.ip_address(host)
     except ValueError:
         pass
     else:
