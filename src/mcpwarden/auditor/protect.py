@@ -137,7 +137,7 @@ def plan_protect(inventory: Inventory, clients: list[str] | None, executable: st
                 plan.skipped.append(f"{server.label}: {reason}")
             continue
         by_file.setdefault(server.file.path, []).append(server)
-        preset, entry, notes = server_preset(server, inventory.home)
+        _preset, entry, notes = server_preset(server, inventory.home)
         plan.notes += [f"{server.label}: {note}" for note in notes]
         policy_servers.setdefault(server.client, {}).setdefault(policy_name(server.name), entry)
     for path, servers in by_file.items():

@@ -1,0 +1,231 @@
+"""protect / unprotect on a fake home: byte-for-byte round trips, idempotence, dry runs that
+change nothing and print no secret, files edited after protect, symlinks, CRLF and BOM."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from auditor_homes import FAKE_GITHUB, FAKE_KEY, FAKE_SLACK, build_home, write, write_json
+
+from mcpwarden.auditor.discovery import discover
+from mcpwarden.auditor.protect import apply_plan, plan_protect, unprotect
+from mcpwarden.auditor.target import Target
+from mcpwarden.auditor.wrapping import gateway_args
+from mcpwarden.policy.loader import load_policy
+
+EXE = "/opt/mcpwarden/bin/mcpwarden"
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under root except mcpwarden's own state."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink() and ".config/mcpwarden" not in str(path):
+            out[str(path.relative_to(root))] = path.read_bytes()
+    return out
+
+
+def protect(home: Path, clients: list[str] | None = None) -> list[str]:
+    inventory = discover(Target(home=home), clients)
+    plan = plan_protect(inventory, clients, EXE)
+    assert not plan.failed, plan.failed
+    return apply_plan(plan, home) if plan.changes else []
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mcpwarden", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_round_trip_byte_for_byte(tmp_path: Path) -> None:
+    paths = build_home(tmp_path)
+    before = snapshot(tmp_path)
+    done = protect(paths["home"])
+    assert len([d for d in done if d.startswith("wrapped")]) == 7
+    changed = snapshot(tmp_path)
+    assert changed != before
+    result = unprotect(paths["home"])
+    assert not result.problems
+    assert all("byte for byte" in line for line in result.restored)
+    assert snapshot(tmp_path) == before
+
+
+def test_wrapped_entries_and_policies(tmp_path: Path) -> None:
+    paths = build_home(tmp_path)
+    protect(paths["home"])
+    data = json.loads(paths["claude_json"].read_text())
+    entry = data["mcpServers"]["github"]
+    assert entry["command"] == EXE
+    policy_path = paths["home"] / ".config" / "mcpwarden" / "policies" / "claude-code.yaml"
+    assert entry["args"][:6] == ["run", "--policy", str(policy_path), "--server", "github", "--"]
+    assert entry["args"][6:] == ["npx", "-y", "@modelcontextprotocol/server-github@2025.4.8"]
+    assert entry["env"] == {"GITHUB_PERSONAL_ACCESS_TOKEN": FAKE_GITHUB}  # env kept as it was
+    assert data["mcpServers"]["remote"] == {"type": "http", "url": "http://mcp.example.com/mcp"}  # HTTP untouched
+    policy = load_policy(policy_path)
+    assert policy.servers["filesystem"].network == "none"
+    assert policy.servers["github"].network.allow == ["api.github.com", "github.com", "uploads.github.com"]
+    assert os.stat(policy_path).st_mode & 0o077 == 0
+    for client in ("claude-desktop", "cursor", "vscode", "gemini", "codex"):
+        load_policy(paths["home"] / ".config" / "mcpwarden" / "policies" / f"{client}.yaml")
+    inventory = discover(Target(home=paths["home"]))
+    wrapped = {s.name for s in inventory.servers if s.wrapped}
+    assert {"filesystem", "github", "local-db", "slack", "browser", "docs", "trusted"} <= wrapped
+    github = next(s for s in inventory.servers if s.name == "github" and s.client == "claude-code")
+    assert github.command == "npx" and github.args == ["-y", "@modelcontextprotocol/server-github@2025.4.8"]
+
+
+def test_idempotent(tmp_path: Path) -> None:
+    paths = build_home(tmp_path)
+    protect(paths["home"])
+    once = snapshot(tmp_path)
+    manifest = (paths["home"] / ".config" / "mcpwarden" / "protect" / "manifest.json").read_bytes()
+    assert protect(paths["home"]) == []
+    assert snapshot(tmp_path) == once
+    assert (paths["home"] / ".config" / "mcpwarden" / "protect" / "manifest.json").read_bytes() == manifest
+    args = json.loads(paths["claude_json"].read_text())["mcpServers"]["github"]["args"]
+    assert args.count("run") == 1 and gateway_args(EXE, args) is not None
+
+
+def test_never_wraps_a_hand_wrapped_entry(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    original = write_json(
+        home / ".cursor" / "mcp.json",
+        {
+            "mcpServers": {
+                "a": {"command": "python3", "args": ["-m", "mcpwarden", "run", "--", "uvx", "x==1.0"]},
+                "b": {"command": "/usr/bin/mcpwarden", "args": ["run", "--server", "b", "--", "npx", "-y", "b@1.0.0"]},
+            }
+        },
+    ).read_bytes()
+    assert protect(home) == []
+    assert (home / ".cursor" / "mcp.json").read_bytes() == original
+
+
+def test_client_filter(tmp_path: Path) -> None:
+    paths = build_home(tmp_path)
+    before = snapshot(tmp_path)
+    protect(paths["home"], ["cursor"])
+    after = snapshot(tmp_path)
+    changed = {k for k in before if before[k] != after.get(k)}
+    assert changed == {str(paths["cursor"].relative_to(tmp_path))}
+    unprotect(paths["home"], ["cursor"])
+    assert snapshot(tmp_path) == before
+
+
+def test_edited_after_protect_reverses_only_its_edits(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    config = write(
+        home / ".cursor" / "mcp.json", '{\n  "mcpServers": {\n    "a": {"command": "uvx", "args": ["a==1.0"]}\n  }\n}\n'
+    )
+    original = config.read_text()
+    protect(home)
+    protected = config.read_text()
+    edited = protected.replace('"mcpServers": {', '"mcpServers": {\n    "added": {"command": "true"},', 1)
+    config.write_text(edited)
+    result = unprotect(home)
+    assert not result.problems and "reversed the recorded edits" in result.restored[0]
+    assert config.read_text() == original.replace(
+        '"mcpServers": {', '"mcpServers": {\n    "added": {"command": "true"},', 1
+    )
+
+
+def test_reprotect_after_edit_then_unprotect(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    config = write(
+        home / ".cursor" / "mcp.json", '{\n  "mcpServers": {\n    "a": {"command": "uvx", "args": ["a==1.0"]}\n  }\n}\n'
+    )
+    original = config.read_text()
+    protect(home)
+    added = '\n    "b": {"command": "npx", "args": ["-y", "b@2.0.0"]},'
+    config.write_text(config.read_text().replace('"mcpServers": {', '"mcpServers": {' + added, 1))
+    protect(home)
+    data = json.loads(config.read_text())
+    assert all(gateway_args(e["command"], e["args"]) for e in data["mcpServers"].values())
+    unprotect(home)
+    assert config.read_text() == original.replace('"mcpServers": {', '"mcpServers": {' + added, 1)
+
+
+def test_symlinked_config_keeps_its_link(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    real = write_json(
+        tmp_path / "dotfiles" / "cursor-mcp.json", {"mcpServers": {"a": {"command": "uvx", "args": ["a==1"]}}}
+    )
+    original = real.read_bytes()
+    (home / ".cursor").mkdir(parents=True)
+    (home / ".cursor" / "mcp.json").symlink_to(real)
+    protect(home)
+    assert (home / ".cursor" / "mcp.json").is_symlink()
+    assert b"mcpwarden" in real.read_bytes()
+    unprotect(home)
+    assert (home / ".cursor" / "mcp.json").is_symlink() and real.read_bytes() == original
+
+
+@pytest.mark.parametrize("newline,bom", [("\r\n", b""), ("\n", b"\xef\xbb\xbf")])
+def test_crlf_and_bom(tmp_path: Path, newline: str, bom: bytes) -> None:
+    home = tmp_path / "h"
+    text = newline.join(
+        [
+            "{",
+            '  "mcpServers": {',
+            '    "a": {',
+            '      "command": "uvx",',
+            '      "args": ["a==1"]',
+            "    }",
+            "  }",
+            "}",
+            "",
+        ]
+    )
+    path = home / ".cursor" / "mcp.json"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(bom + text.encode())
+    original = path.read_bytes()
+    protect(home)
+    wrapped = path.read_bytes()
+    assert wrapped.startswith(bom) and (b"\r\n" in wrapped) == (newline == "\r\n")
+    assert b"\n" not in wrapped.replace(b"\r\n", b"") or newline == "\n"
+    json.loads(wrapped.decode("utf-8-sig"))
+    unprotect(home)
+    assert path.read_bytes() == original
+
+
+def test_dry_run_changes_nothing_and_hides_secrets(tmp_path: Path) -> None:
+    paths = build_home(tmp_path)
+    before = snapshot(tmp_path)
+    done = cli("protect", "--home", str(paths["home"]), "--dry-run", "--mcpwarden", EXE)
+    assert done.returncode == 0, done.stderr
+    assert "+++ ~/.claude.json (protected)" in done.stdout
+    assert '"--server",' in done.stdout and "policy for codex" in done.stdout
+    for secret in (FAKE_GITHUB, FAKE_SLACK, FAKE_KEY):
+        assert secret not in done.stdout and secret not in done.stderr
+    assert "[REDACTED]" in done.stdout
+    assert snapshot(tmp_path) == before
+    assert not (paths["home"] / ".config" / "mcpwarden" / "protect").exists()
+
+
+def test_cli_round_trip(tmp_path: Path) -> None:
+    paths = build_home(tmp_path)
+    before = snapshot(tmp_path)
+    done = cli("protect", "--home", str(paths["home"]), "--mcpwarden", EXE)
+    assert done.returncode == 0, done.stderr
+    assert "remote (HTTP/SSE) server" in done.stderr  # reported, not rewritten
+    again = cli("protect", "--home", str(paths["home"]), "--mcpwarden", EXE)
+    assert again.returncode == 0 and "nothing to change" in again.stdout
+    undone = cli("unprotect", "--home", str(paths["home"]))
+    assert undone.returncode == 0, undone.stderr
+    assert snapshot(tmp_path) == before
+    assert "nothing to restore" in cli("unprotect", "--home", str(paths["home"])).stdout
+
+
+def test_toml_inline_table_is_refused_not_mangled(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    config = write(home / ".codex" / "config.toml", 'mcp_servers = { a = { command = "uvx", args = ["a==1"] } }\n')
+    original = config.read_bytes()
+    inventory = discover(Target(home=home))
+    plan = plan_protect(inventory, None, EXE)
+    assert plan.failed and "inline tables" in plan.failed[0]
+    assert not plan.changes and config.read_bytes() == original
