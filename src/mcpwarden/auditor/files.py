@@ -25,7 +25,10 @@ class Unreadable(Exception):
 
 def _decode(raw: bytes) -> str:
     if raw.startswith(b"\xff\xfe") or raw.startswith(b"\xfe\xff"):
-        return raw.decode("utf-16")
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise Unreadable(f"not valid UTF-16 text (byte {exc.start})") from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

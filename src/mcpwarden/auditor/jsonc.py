@@ -172,5 +172,9 @@ def loads(text: str, comments: bool) -> Any:
         except RecursionError:
             raise JsoncError(f"nested more than {MAX_DEPTH} levels deep", 1) from None
         except json.JSONDecodeError as exc:
+            try:  # our parser names the problem more plainly ("trailing comma", "comments are not allowed")
+                parse(text, comments=False)
+            except JsoncError as ours:
+                raise ours from None
             raise JsoncError(exc.msg, exc.lineno) from None
     return parse(text, comments=True).value
