@@ -1,6 +1,6 @@
-"""Is this config value a secret? The detection engine decides where it is installed
-(``mcpwarden.detect``); a small fallback (secret-named keys with real-looking values, and a
-few unmistakable token formats) keeps the auditor useful without it. Never returns the value."""
+"""Is this config value a secret? The detection engine (``mcpwarden.detect``) decides; a
+small fallback (secret-named keys with real-looking values, a few unmistakable token formats)
+runs only where the engine cannot be imported. Never returns or logs the value."""
 
 from __future__ import annotations
 
@@ -65,46 +65,56 @@ def _looks_real(value: str) -> bool:
     return _entropy(value) >= 2.5
 
 
+_ENGINE: Any = None
+_ENGINE_LOADED = False
+
+
+def _load_engine() -> Any:
+    """The detection engine, loaded once per process (loading compiles every rule)."""
+    global _ENGINE, _ENGINE_LOADED
+    if not _ENGINE_LOADED:
+        _ENGINE_LOADED = True
+        try:
+            from mcpwarden.detect import Engine
+
+            _ENGINE = Engine.load()
+        except ImportError:
+            _ENGINE = None
+    return _ENGINE
+
+
 class SecretScanner:
-    """``kind(value, name)`` -> a rule id if the value is a secret, else None."""
+    """``kind(value, name)`` -> the rule id if the value is a secret, else None.
 
-    def __init__(self) -> None:
-        self.engine: Any = None
-        try:
-            from mcpwarden.detect import Engine  # type: ignore[attr-defined]
+    With the detection engine the value is scanned as ``NAME="value"``, so the engine's
+    keyword rules see the name; PII findings do not count. Without the engine, a fallback of
+    a few token formats and secret-named keys with real-looking values runs instead."""
 
-            self.engine = Engine.load()
-        except Exception:  # the engine is optional: any failure to load it means the fallback runs
-            self.engine = None
-
-    def _engine_kind(self, text: str) -> str | None:
-        if self.engine is None:
-            return None
-        try:
-            found = self.engine.scan_text(text)
-        except Exception:
-            return None
-        for item in found:
-            family = str(getattr(item, "family", "secret")).lower()
-            if family in ("secret", "secrets", "credential", "honeytoken"):
-                return str(getattr(item, "rule_id", "secret"))
-        return None
+    def __init__(self, use_engine: bool = True) -> None:
+        self.engine: Any = _load_engine() if use_engine else None
 
     def kind(self, value: str, name: str | None = None) -> str | None:
         if not isinstance(value, str) or not value.strip() or len(value) > 1_000_000:
             return None
-        engine_hit = self._engine_kind(value)
-        if engine_hit:
-            return engine_hit
-        for rule, pattern in _FORMATS:
-            if pattern.search(value):
-                return rule
-        bearer = _BEARER.match(value)
-        if bearer and _looks_real(bearer.group(1)):
-            return "authorization-header"
-        query = _QUERY_SECRET.search(value)
-        if query and _looks_real(query.group(1)):
-            return "url-query-secret"
-        if name and is_secret_name(name) and _looks_real(value):
-            return "secret-named-value"
-        return None
+        if self.engine is not None:
+            text = f'{name}="{value}"' if name else value
+            for item in self.engine.scan_text(text):
+                if item.tier != "pii":
+                    return str(item.rule_id)
+            return None
+        return fallback_kind(value, name)
+
+
+def fallback_kind(value: str, name: str | None = None) -> str | None:
+    for rule, pattern in _FORMATS:
+        if pattern.search(value):
+            return rule
+    bearer = _BEARER.match(value)
+    if bearer and _looks_real(bearer.group(1)):
+        return "authorization-header"
+    query = _QUERY_SECRET.search(value)
+    if query and _looks_real(query.group(1)):
+        return "url-query-secret"
+    if name and is_secret_name(name) and _looks_real(value):
+        return "secret-named-value"
+    return None
