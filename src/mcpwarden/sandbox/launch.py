@@ -144,6 +144,11 @@ class _Builder:
         command = [executable, *self.server.args]
         if tier == "bwrap":
             argv = self._bwrap_argv(command, binds, cwd, mode, namespace is not None)
+            if namespace is not None and namespace.userns_fd is not None:
+                # Not root: the spawn first joins our own user namespace (where we are uid 0);
+                # keep the server's uid/gid the gateway's own inside the sandbox.
+                at = argv.index("--")
+                argv[at:at] = ["--uid", str(os.getuid()), "--gid", str(os.getgid())]
         elif tier == "landlock":
             self._add_landlock(binds, mode, proxy_port)
             argv = command
@@ -170,7 +175,7 @@ class _Builder:
     def _add_limits(self, limits: LimitsPlan) -> None:
         if limits.cgroup:
             group = cgroups.ServerCgroup(self.caps.cgroups, self.name)
-            self.closers.append(group.remove)
+            self.closers.append(lambda: asyncio.to_thread(group.remove))  # may wait for exiting processes
             try:
                 group.create(memory=limits.cgroup.get("memory"), pids=limits.cgroup.get("pids"),  # type: ignore[arg-type]
                              cpu=limits.cgroup.get("cpu"))
