@@ -35,6 +35,11 @@ _B64_MAP = bytes(0x41 if i in _B64_CHARS else 0x20 for i in range(256))
 _B64_NEEDLE = b"A" * MIN_BASE64
 _RUN_END = re.compile(rb"A*")
 _DIGITS = b"0123456789"
+_B64_TEXT_LEAD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
+"""The first character of each base64 quad encodes a byte's top six bits: below 0x80 (ASCII
+text) it is one of these."""
+_HEX_TEXT_HIGH = b"234567"
+"""The high nibble of a printable ASCII byte."""
 _HEX = re.compile(rb"[0-9a-fA-F]+")
 _PRINTABLE = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 _URL_RUN = re.compile(rb"[^\s\"'<>`]{0,2048}")
@@ -71,27 +76,37 @@ def _decode_base64(token: bytes) -> bytes | None:
         return None
 
 
+def _mostly(leads: bytes, allowed: bytes) -> bool:
+    """At least 90% of ``leads`` are in ``allowed``."""
+    return len(leads.translate(None, allowed)) * 10 <= len(leads)
+
+
 def _base64_and_hex(buf: bytes, budget: list[int]) -> Iterator[tuple[int, int, str, bytes]]:
     mapped = buf.translate(_B64_MAP)
-    pos = mapped.find(_B64_NEEDLE)
+    size = len(buf)
+    find, run_end = mapped.find, _RUN_END.match
+    pos = find(_B64_NEEDLE)
     while pos >= 0 and budget[0] > 0 and budget[1] > 0:
-        end = _RUN_END.match(mapped, pos).end()
+        stop = end = run_end(mapped, pos).end()
         budget[0] -= 1
-        stop = end
-        while stop < len(buf) and stop - end < 2 and buf[stop] == 0x3D:  # '=' padding
+        while stop < size and stop - end < 2 and buf[stop] == 0x3D:  # '=' padding
             stop += 1
         token = buf[pos:stop]
-        if len(token) <= MAX_TOKEN and len(token.translate(None, _DIGITS)) < len(token):
-            decoded: bytes | None = None
-            encoding = "base64"
-            if len(token) >= MIN_HEX and len(token) % 2 == 0 and _HEX.fullmatch(token):
+        # Cheap shape checks first (C speed): text encodes to a recognisable pattern, so the
+        # long identifiers, paths and binary hashes that fill real files are never decoded.
+        decoded: bytes | None = None
+        encoding = "base64"
+        if len(token) > MAX_TOKEN or len(token.translate(None, _DIGITS)) == len(token):
+            pass
+        elif len(token) >= MIN_HEX and len(token) % 2 == 0 and _HEX.fullmatch(token):
+            if _mostly(token[0::2], _HEX_TEXT_HIGH):
                 decoded, encoding = binascii.unhexlify(token), "hex"
-            else:
-                decoded = _decode_base64(token)
-            if decoded is not None and _texty(decoded):
-                budget[1] -= len(decoded)
-                yield pos, stop, encoding, decoded
-        pos = mapped.find(_B64_NEEDLE, stop)
+        elif _mostly(token[0::4], _B64_TEXT_LEAD):
+            decoded = _decode_base64(token)
+        if decoded is not None and _texty(decoded):
+            budget[1] -= len(decoded)
+            yield pos, stop, encoding, decoded
+        pos = find(_B64_NEEDLE, stop)
 
 
 def _percent(buf: bytes, budget: list[int]) -> Iterator[tuple[int, int, str, bytes]]:

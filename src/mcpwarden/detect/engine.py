@@ -9,9 +9,10 @@ How a buffer is scanned:
 
 1. The gate (Vectorscan literal database, or ``bytes.find`` without hyperscan) lists every
    occurrence of every rule keyword and honeytoken.
-2. For each rule with a hit, the windows ``[hit - width, hit + len(keyword) + width]`` (width =
-   the longest match the regex can make, capped) are merged and the rule's regex runs only
-   there, with RE2 when installed (linear time), else ``re``.
+2. For each rule with a hit, the windows ``[hit - pad, hit + len(keyword) + pad]`` (pad = the
+   longest match the regex can make, capped, plus KEYWORD_REACH) are merged and the rule's
+   regex runs only there, with RE2 when installed (linear time), else ``re``. So a keyword
+   gates the matches that contain it or lie within KEYWORD_REACH bytes of it.
 3. Each match's secret passes the global placeholder allowlist, the rule's allowlist and
    entropy threshold, then its validator (pass: tier ``validated``; fail: dropped).
 4. Suspicious encoded tokens (base64, hex, percent, JSON escapes) are decoded and the
@@ -48,15 +49,26 @@ except ImportError:  # optional extra "fast"
     re2 = None
 
 REGEX_ENV = "MCPWARDEN_DETECT_REGEX"
-"""Set to ``re`` to confirm with Python's ``re`` even when RE2 is installed (for tests)."""
+"""``re``, ``re2`` or ``hybrid``: overrides the engine's default regex engine (for tests)."""
 
-_WINDOW_MARGIN = 2
+MERGE_CAP = 4096
+"""Overlapping windows merge up to this length, so dense keyword regions stay in short windows."""
+
+LARGE_WINDOW = 4096
+"""In ``hybrid`` mode, windows longer than this run on RE2 (linear time; about 10 us per call
+through its Python binding), shorter ones on ``re`` (about 1 us per call; the rule dialect
+forbids nested unbounded repetition, so backtracking within so short a window stays small)."""
+
+KEYWORD_REACH = 256
+"""A keyword gates matches that contain it or lie within this many bytes of it."""
 
 
 @dataclass(slots=True)
 class _Compiled:
     rule: Rule
     regex: Any
+    large: Any
+    """The RE2 form used for long windows in hybrid mode, else the same as ``regex``."""
     group: int
     width: int
     allow: tuple[re.Pattern[str], ...]
@@ -107,9 +119,11 @@ class Engine:
                 raise DetectError(f"rule id {rule.id!r} is defined twice: in {seen[rule.id]} and {rule.source}")
             seen[rule.id] = rule.source
         if regex == "auto":
-            regex = os.environ.get(REGEX_ENV) or ("re2" if re2 is not None else "re")
-        if regex == "re2" and re2 is None:
-            raise DetectError("regex engine 're2' requested but google-re2 is not installed")
+            regex = os.environ.get(REGEX_ENV) or ("hybrid" if re2 is not None else "re")
+        if regex not in ("re", "re2", "hybrid"):
+            raise DetectError(f"unknown regex engine {regex!r}: use re, re2 or hybrid")
+        if regex != "re" and re2 is None:
+            raise DetectError(f"regex engine {regex!r} needs google-re2, which is not installed")
         self.regex_engine = regex
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.honeytokens: tuple[HoneyToken, ...] = tuple(honeytokens)
@@ -170,7 +184,8 @@ class Engine:
     def _compile(self, rule: Rule) -> _Compiled:
         return _Compiled(
             rule=rule,
-            regex=_compile_regex(rule.regex, self.regex_engine),
+            regex=_compile_regex(rule.regex, "re2" if self.regex_engine == "re2" else "re"),
+            large=_compile_regex(rule.regex, "re" if self.regex_engine == "re" else "re2"),
             group=rule.secret_group,
             width=rule.max_width,
             allow=tuple(re.compile(p) for p in rule.allow_regexes),
@@ -284,7 +299,8 @@ class Engine:
 
     def _run(self, compiled: _Compiled, data: bytes, lo: int, hi: int, out: list[RawHit]) -> None:
         rule = compiled.rule
-        for m in compiled.regex.finditer(data, lo, hi):
+        regex = compiled.large if hi - lo > LARGE_WINDOW else compiled.regex
+        for m in regex.finditer(data, lo, hi):
             start, end = m.span(compiled.group)
             if start < 0 or end <= start:
                 continue
@@ -314,10 +330,12 @@ class Engine:
 
 
 def _windows(spans: list[tuple[int, int]], width: int, size: int, bounds: list[int] | None) -> list[tuple[int, int]]:
-    """Merged regions around keyword hits, each clipped to the segment holding its hit."""
+    """Regions around keyword hits, each clipped to the segment holding its hit. Overlapping
+    regions merge while the result stays within MERGE_CAP; beyond that a new region starts at
+    the hit's own, so every hit's full region lies inside one searched region."""
     spans.sort()
     out: list[tuple[int, int]] = []
-    pad = width + _WINDOW_MARGIN
+    pad = width + KEYWORD_REACH
     for start, end in spans:
         lo, hi = max(0, start - pad), min(size, end + pad)
         if bounds is not None:
@@ -325,23 +343,30 @@ def _windows(spans: list[tuple[int, int]], width: int, size: int, bounds: list[i
             if seg % 2:  # the hit lies in a separator: ignore it
                 continue
             lo, hi = max(lo, bounds[seg]), min(hi, bounds[seg + 1])
-        if out and lo <= out[-1][1] and (bounds is None or lo >= out[-1][0]):
-            if hi > out[-1][1]:
+        if out and lo <= out[-1][1]:
+            if hi <= out[-1][1]:
+                continue
+            if hi - out[-1][0] <= MERGE_CAP:
                 out[-1] = (out[-1][0], hi)
-        else:
-            out.append((lo, hi))
+                continue
+        out.append((lo, hi))
     return out
 
 
 def _resolve(hits: list[RawHit]) -> list[RawHit]:
-    """One finding per span (the most certain); generic findings inside a specific one go."""
+    """One finding per span (the most certain); a rule's findings do not overlap each other;
+    generic findings that overlap a specific one go."""
     if len(hits) <= 1:
         return hits
-    hits.sort(key=lambda h: (h.start, h.end, TIER_RANK[h.tier], h.encoding is not None))
+    hits.sort(key=lambda h: (h.start, h.end, TIER_RANK[h.tier], h.encoding is not None, h.rule_id))
     unique: list[RawHit] = []
+    rule_end: dict[str, int] = {}
     for hit in hits:
         if unique and unique[-1].start == hit.start and unique[-1].end == hit.end:
             continue
+        if hit.start < rule_end.get(hit.rule_id, -1):
+            continue  # the same rule again inside its own earlier match (overlapping windows)
+        rule_end[hit.rule_id] = hit.end
         unique.append(hit)
     specific = [(h.start, h.end) for h in unique if h.tier != "generic"]
     if len(specific) == len(unique):

@@ -11,6 +11,7 @@ limit) and nesting deeper than MAX_DEPTH is scanned as its compact JSON text.
 
 from __future__ import annotations
 
+import bisect
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -51,32 +52,35 @@ def path_string(parts: Parts, masked: frozenset[Parts] = frozenset()) -> str:
     return out
 
 
-def strings_of(obj: Any) -> list[tuple[Parts, str]]:
-    """(path parts, text) for each string value, key and number, in document order."""
-    out: list[tuple[Parts, str]] = []
-    stack: list[tuple[Parts, Any]] = [((), obj)]
+def strings_of(obj: Any) -> list[tuple[Parts, str, str, str]]:
+    """(path parts, text, prefix, suffix) for each string value, key and number, in document
+    order. A value inside an object is scanned as ``"key": "value"`` (prefix and suffix give
+    the context) so that rules keyed on the member name (``"password": "..."``) still match;
+    only findings inside the value itself are reported for it."""
+    out: list[tuple[Parts, str, str, str]] = []
+    stack: list[tuple[Parts, Any, str]] = [((), obj, "")]
     while stack:
-        parts, value = stack.pop()
+        parts, value, key = stack.pop()
         if isinstance(value, str):
-            out.append((parts, value))
+            out.append((parts, value, f'"{key}": "', '"') if key else (parts, value, "", ""))
         elif isinstance(value, bool) or value is None:
             continue
         elif isinstance(value, int | float):
-            out.append((parts, repr(value)))
+            out.append((parts, repr(value), f'"{key}": ' if key else "", ""))
+        elif isinstance(value, _KeyText):
+            out.append((parts, value.text, "", ""))
         elif len(parts) >= MAX_DEPTH:
-            out.append((parts, orjson.dumps(value, default=str).decode()))
+            out.append((parts, orjson.dumps(value, default=str).decode(), "", ""))
         elif isinstance(value, dict):
             items = list(value.items())
             for position in range(len(items) - 1, -1, -1):
-                key, child = items[position]
-                key_parts = (*parts, (str(key), position))
-                stack.append((key_parts, child))
-                stack.append(((*key_parts, KEY_MARK), _KeyText(str(key))))
+                name, child = items[position]
+                key_parts = (*parts, (str(name), position))
+                stack.append((key_parts, child, str(name)))
+                stack.append(((*key_parts, KEY_MARK), _KeyText(str(name)), ""))
         elif isinstance(value, list | tuple):
             for index in range(len(value) - 1, -1, -1):
-                stack.append(((*parts, index), value[index]))
-        elif isinstance(value, _KeyText):
-            out.append((parts, value.text))
+                stack.append(((*parts, index), value[index], ""))
     return out
 
 
@@ -91,31 +95,38 @@ def scan_json(engine: Engine, obj: Any) -> list[Finding]:
     texts = strings_of(obj)
     if not texts:
         return []
-    encoded = [t.encode("utf-8", "surrogatepass") for _, t in texts]
+    pieces: list[bytes] = []
     bounds: list[int] = []
+    values: list[tuple[int, int, bytes]] = []
+    """Per segment: absolute start and end of the value in the buffer, and its bytes."""
     pos = 0
-    for piece in encoded:
+    for _, text, prefix, suffix in texts:
+        value = text.encode("utf-8", "surrogatepass")
+        head = prefix.encode("utf-8", "surrogatepass")
+        piece = head + value + suffix.encode("utf-8", "surrogatepass") if head else value
+        pieces.append(piece)
         bounds.append(pos)
+        values.append((pos + len(head), pos + len(head) + len(value), value))
         pos += len(piece)
         bounds.append(pos)
         pos += 1
-    buf = b"\n".join(encoded)
-    hits = engine.raw_hits(buf, bounds)
+    hits = engine.raw_hits(b"\n".join(pieces), bounds)
     if not hits:
         return []
-    import bisect
-
     found = engine.findings(hits)
-    segments = [(bisect.bisect_right(bounds, f.start) - 1) // 2 for f in found]
-    masked = frozenset(texts[seg][0][:-1] for seg in segments if texts[seg][0] and texts[seg][0][-1] == KEY_MARK)
+    placed: list[tuple[Finding, int]] = []
+    for finding in found:
+        seg = (bisect.bisect_right(bounds, finding.start) - 1) // 2
+        lo, hi, _ = values[seg]
+        if lo <= finding.start and finding.end <= hi:
+            placed.append((finding, seg))
+    masked = frozenset(texts[seg][0][:-1] for _, seg in placed if texts[seg][0] and texts[seg][0][-1] == KEY_MARK)
     out: list[Finding] = []
-    for finding, seg in zip(found, segments, strict=True):
-        base = bounds[2 * seg]
-        start, end = finding.start - base, finding.end - base
-        text, piece = texts[seg][1], encoded[seg]
-        if len(piece) != len(text):
-            start = len(piece[:start].decode("utf-8", "ignore"))
-            end = start + len(piece[finding.start - base : finding.end - base].decode("utf-8", "ignore"))
+    for finding, seg in placed:
+        lo, _, value = values[seg]
+        start, end = finding.start - lo, finding.end - lo
+        if len(value) != len(texts[seg][1]):
+            start, end = len(value[:start].decode("utf-8", "ignore")), len(value[:end].decode("utf-8", "ignore"))
         out.append(
             Finding(
                 finding.rule_id,

@@ -13,13 +13,14 @@ import itertools
 import re
 
 _PLACEHOLDER = re.compile(
-    r"""\$\{[^}]*\}|\{\{[^}]*\}\}|%\([a-z_]+\)s|<[^<>\s]{1,40}>|\$[A-Z_][A-Z0-9_]{2,}$
+    r"""\$\{[^}]*\}|\{\{[^}]*\}\}|%\([a-z_]+\)s|<[^<>\s]{1,40}>
     |x{4,}|X{4,}|\*{4,}|\.{4,}|\#{4,}|_{5,}
     |your[_\- ]?(?:api[_\- ]?)?(?:key|token|secret|password)|(?:api[_\-]?)?key[_\-]?here|replace[_\-]?me
     |change[_\-]?me|placeholder|dummy|redacted|example|sample[_\-]?(?:key|token|secret)|insert[_\-]?
     |fake[_\-]?(?:key|token|secret|password)|not[_\-]?a[_\-]?real|todo[_\-:]|fixme""",
     re.IGNORECASE | re.VERBOSE,
 )
+_SHELL_VARIABLE = re.compile(r"\$[A-Z_][A-Z0-9_]*")
 _DOCUMENTED_EXAMPLES = frozenset(
     {
         "AKIAIOSFODNN7EXAMPLE",
@@ -40,7 +41,7 @@ def is_placeholder(secret: str) -> bool:
     compact = secret.strip()
     if len(set(compact)) <= 2:
         return True
-    if _is_sequence(compact):
+    if _is_sequence(compact) or _SHELL_VARIABLE.fullmatch(compact):
         return True
     return _PLACEHOLDER.search(secret) is not None
 

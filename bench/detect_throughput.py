@@ -1,0 +1,267 @@
+"""Detection engine throughput on a deterministic, realistic mixed corpus.
+
+    .venv/bin/python bench/detect_throughput.py [--mb 50] [--seed 1] [--gate auto|python|hyperscan]
+                                                [--regex auto|re|re2|hybrid] [--profile]
+
+Generates (in memory, seeded) source code, application and access logs, JSON API responses
+and lockfiles (with base64 integrity hashes), and English prose, with a few synthetic
+secrets and PII sprinkled in; scans every document with ``Engine.load()`` (all rule files
+present at run time) and prints end-to-end MB/s on one core, plus the time to scan and
+redact a 1 MB tool result (scan_json + redact_json). Targets: >= 150 MB/s; <= 10 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import random
+import statistics
+import string
+import sys
+import time
+from collections.abc import Callable
+
+from mcpwarden.detect import Engine, Redactor
+from mcpwarden.detect.validators import base62_crc32
+
+_WORDS_TEXT = (
+    "the of and to in is that for it as was with be by on not he this are or his from at which but have "
+    "an they you were her all she there would their we him been has when who will more no if out so said "
+    "what up its about into than them can only other new some could time these two may then do first any "
+    "my now such like our over man me even most made after also did many before must through back years "
+    "where much your way well down should because each just those people how too little state good very "
+    "make world still own see men work long get here between both life being under never day same another "
+    "know while last might us great old year off come since against go came right used take three system "
+    "data server request user session value error network service "
+)
+WORDS = tuple(_WORDS_TEXT.split())
+_IDENTS_TEXT = (
+    "config user_id request response handler client session token_count api_version result items payload "
+    "buffer index offset length cache logger context options timeout retries status message headers body "
+    "params query manager factory builder parser reader writer stream callback promise future channel "
+    "worker queue task "
+)
+IDENTS = tuple(_IDENTS_TEXT.split())
+
+
+def _secret_github(rng: random.Random) -> str:
+    body = "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(30))
+    return "ghp_" + body + base62_crc32(body)
+
+
+def _secret_aws(rng: random.Random) -> str:
+    return "AKIA" + "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16))
+
+
+def _sprinkle(rng: random.Random) -> str:
+    kind = rng.randrange(5)
+    if kind == 0:
+        return f'GITHUB_TOKEN="{_secret_github(rng)}"'
+    if kind == 1:
+        return f"aws_access_key_id = {_secret_aws(rng)}"
+    if kind == 2:
+        return f"contact: {rng.choice(IDENTS)}.{rng.choice(IDENTS)}@corp-mail.io"
+    if kind == 3:
+        return f"client_ip=81.2.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    return f'password = "{"".join(rng.choice(string.ascii_letters + string.digits + "!#%") for _ in range(14))}"'
+
+
+def _prose(rng: random.Random, n: int) -> str:
+    out = []
+    for _ in range(n):
+        sentence = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 22)))
+        out.append(sentence.capitalize() + ".")
+    return " ".join(out)
+
+
+def _python(rng: random.Random, n: int) -> str:
+    lines = []
+    for _ in range(n):
+        a, b, c = rng.choice(IDENTS), rng.choice(IDENTS), rng.choice(IDENTS)
+        lines.append(
+            rng.choice(
+                [
+                    f"def {a}_{b}(self, {c}: int = {rng.randrange(100)}) -> dict:",
+                    f"    {a} = self.{b}.get({c!r}, None)",
+                    f"    if {a} is None or len({b}) > {rng.randrange(1000)}:",
+                    f'        raise ValueError(f"bad {a}: {{{b}}}")',
+                    f"    return {{'{a}': {b}, '{c}': {rng.random():.4f}}}",
+                    f"import {a}.{b} as {c}",
+                    f"    # TODO: refactor {a} handling of {b}",
+                    f"    {a}_token = os.environ.get('{b.upper()}_TOKEN')",
+                    f"    logger.debug('{a} %s took %.2f ms', {b}, {rng.random() * 100:.2f})",
+                ]
+            )
+        )
+    return "\n".join(lines)
+
+
+def _js(rng: random.Random, n: int) -> str:
+    parts = []
+    for _ in range(n):
+        a, b = rng.choice(IDENTS), rng.choice(IDENTS)
+        parts.append(
+            rng.choice(
+                [
+                    f"const {a}=require('@scope/{b}');",
+                    f"function {a}({b}){{return {b}&&{b}.{a}?{b}[{rng.randrange(9)}]:null}}",
+                    f"export default {{ {a}: '{b}', key: '{a}-{b}', apiVersion: 'v{rng.randrange(5)}' }};",
+                    f"if({a}.length>{rng.randrange(99)}){{{b}.push({a}.slice({rng.randrange(9)}))}}",
+                    f"fetch(`/api/{a}/${{{b}}}`,{{headers:{{'Content-Type':'application/json'}}}});",
+                ]
+            )
+        )
+    return "\n".join(parts)
+
+
+def _logs(rng: random.Random, n: int) -> str:
+    lines = []
+    for i in range(n):
+        ip = f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}"
+        ts = f"2026-11-{rng.randrange(1, 29):02d}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:{i % 60:02d}Z"
+        lines.append(
+            rng.choice(
+                [
+                    f'{ip} - - [{ts}] "GET /v1/{rng.choice(IDENTS)}?page={rng.randrange(50)} HTTP/1.1" 200 '
+                    f"{rng.randrange(99999)}",
+                    f"{ts} INFO  {rng.choice(IDENTS)}: request_id={hashlib.md5(str(i).encode()).hexdigest()} status=ok "
+                    f"latency_ms={rng.randrange(900)}",
+                    f"{ts} WARN  retrying {rng.choice(IDENTS)} after timeout (attempt {rng.randrange(5)})",
+                    f"{ts} ERROR {rng.choice(IDENTS)} failed: connection reset by peer host=db-{rng.randrange(9)}",
+                    f"{ts} DEBUG session {hashlib.sha1(str(i).encode()).hexdigest()} token refreshed for user "
+                    f"{rng.randrange(10**6)}",
+                ]
+            )
+        )
+    return "\n".join(lines)
+
+
+def _json_api(rng: random.Random, n: int) -> str:
+    items = []
+    for i in range(n):
+        items.append(
+            {
+                "id": f"{hashlib.sha256(str(rng.random()).encode()).hexdigest()[:24]}",
+                "uuid": "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}".format(  # noqa: UP032
+                    rng.getrandbits(32),
+                    rng.getrandbits(16),
+                    rng.getrandbits(12),
+                    rng.getrandbits(12),
+                    rng.getrandbits(48),
+                ),
+                "name": " ".join(rng.choice(WORDS) for _ in range(3)),
+                "created_at": f"2026-0{rng.randrange(1, 10)}-1{rng.randrange(10)}T10:00:00Z",
+                "score": rng.random(),
+                "tags": [rng.choice(IDENTS) for _ in range(3)],
+                "owner": {"login": rng.choice(IDENTS) + str(i), "type": "User", "site_admin": False},
+            }
+        )
+    return json.dumps({"total_count": n, "items": items}, indent=2)
+
+
+def _lockfile(rng: random.Random, n: int) -> str:
+    packages = {}
+    for _ in range(n):
+        name = f"{rng.choice(IDENTS)}-{rng.choice(IDENTS)}"
+        digest = base64.b64encode(hashlib.sha512(name.encode() + rng.randbytes(8)).digest()).decode()
+        packages[f"node_modules/{name}"] = {
+            "version": f"{rng.randrange(9)}.{rng.randrange(20)}.{rng.randrange(30)}",
+            "resolved": f"https://registry.npmjs.org/{name}/-/{name}-1.0.0.tgz",
+            "integrity": f"sha512-{digest}",
+        }
+    return json.dumps({"lockfileVersion": 3, "packages": packages}, indent=2)
+
+
+GENERATORS: list[tuple[Callable[[random.Random, int], str], int, float]] = [
+    (_python, 400, 0.25),
+    (_js, 300, 0.15),
+    (_logs, 400, 0.25),
+    (_json_api, 60, 0.15),
+    (_lockfile, 80, 0.05),
+    (_prose, 150, 0.15),
+]
+
+
+def corpus(megabytes: float, seed: int) -> list[str]:
+    """Documents (each tens of KB) adding up to at least ``megabytes``."""
+    rng = random.Random(seed)
+    target = int(megabytes * 1_000_000)
+    docs: list[str] = []
+    total = 0
+    weights = [w for _, _, w in GENERATORS]
+    while total < target:
+        gen, n, _ = rng.choices(GENERATORS, weights=weights)[0]
+        doc = gen(rng, n)
+        if rng.random() < 0.3:
+            lines = doc.split("\n")
+            lines.insert(rng.randrange(len(lines) + 1), _sprinkle(rng))
+            doc = "\n".join(lines)
+        docs.append(doc)
+        total += len(doc)
+    return docs
+
+
+def tool_result(rng: random.Random, size: int) -> dict:
+    parts = []
+    while sum(len(p) for p in parts) < size:
+        parts.append(rng.choice([_logs, _python, _prose])(rng, 50))
+        if rng.random() < 0.1:
+            parts.append(_sprinkle(rng))
+    text = "\n".join(parts)[:size]
+    return {"content": [{"type": "text", "text": text}], "isError": False}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mb", type=float, default=50.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--gate", default="auto")
+    parser.add_argument("--regex", default="auto")
+    parser.add_argument("--profile", action="store_true", help="print the top functions by time")
+    args = parser.parse_args(argv)
+
+    t0 = time.perf_counter()
+    docs = corpus(args.mb, args.seed)
+    size = sum(len(d.encode()) for d in docs)
+    print(f"corpus: {len(docs)} documents, {size / 1e6:.1f} MB, generated in {time.perf_counter() - t0:.1f} s")
+    t0 = time.perf_counter()
+    engine = Engine.load(gate=args.gate, regex=args.regex)
+    print(f"engine: {engine!r}, loaded in {(time.perf_counter() - t0) * 1000:.0f} ms")
+    engine.scan_text(docs[0])
+
+    if args.profile:
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.enable()
+    findings = 0
+    t0 = time.perf_counter()
+    for doc in docs:
+        findings += len(engine.scan_text(doc))
+    elapsed = time.perf_counter() - t0
+    if args.profile:
+        prof.disable()
+        pstats.Stats(prof).sort_stats("tottime").print_stats(15)
+    print(f"scan_text: {size / 1e6 / elapsed:.1f} MB/s ({elapsed:.2f} s, {findings} findings)  target >= 150 MB/s")
+
+    rng = random.Random(args.seed + 1)
+    result = tool_result(rng, 1_000_000)
+    redactor = Redactor()
+    times = []
+    for _ in range(15):
+        t0 = time.perf_counter()
+        found = engine.scan_json(result)
+        redactor.redact_json(result, found)
+        times.append(time.perf_counter() - t0)
+    print(
+        f"1 MB tool result scan+redact: median {statistics.median(times) * 1000:.1f} ms, "
+        f"min {min(times) * 1000:.1f} ms ({len(found)} findings)  target <= 10 ms"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
