@@ -231,10 +231,14 @@ class RawGateway:
             return msg
 
     def no_line_within(self, seconds: float) -> bytes | None:
+        """None if no line arrives within ``seconds`` (or stdout closed), else the line."""
         try:
-            return self._lines.get(timeout=seconds)
+            line = self._lines.get(timeout=seconds)
         except queue.Empty:
             return None
+        if line is None:
+            self._lines.put(None)
+        return line
 
     def request(self, method: str, params: dict[str, Any] | None = None, timeout: float = 10.0) -> dict[str, Any]:
         msg_id = self.new_id()

@@ -1,0 +1,200 @@
+"""Malformed input from either side gets a clear error (client side) or is dropped and logged
+(upstream side), and the session keeps working afterwards. stdout carries only protocol
+messages throughout (RawGateway.read_message fails on anything that is not a JSON object)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from mcpwarden.wire import codes
+
+from .conftest import (
+    RawGateway,
+    bad_command,
+    gateway_args,
+    gateway_env,
+    raw_gateway,
+    write_policy,
+)
+
+HUNDRED_MB = 100 * 1000 * 1000
+
+
+def start(tmp_path: Path, **policy: Any) -> Any:
+    return raw_gateway(gateway_args(write_policy(tmp_path, **policy), server="fx"), gateway_env(tmp_path))
+
+
+def text_content(response: dict[str, Any]) -> str:
+    assert "result" in response, f"expected a result, got {str(response)[:500]}"
+    return "".join(block.get("text", "") for block in response["result"]["content"])
+
+
+def error_for(gw: RawGateway, data: bytes, timeout: float = 10.0) -> dict[str, Any]:
+    """Send a broken line; the next message must be a JSON-RPC error response."""
+    gw.send(data)
+    msg = gw.read_message(timeout)
+    assert "error" in msg and "result" not in msg, f"expected an error response, got {str(msg)[:300]}"
+    assert msg.get("jsonrpc") == "2.0"
+    assert isinstance(msg["error"].get("code"), int) and msg["error"].get("message")
+    return msg
+
+
+def still_works(gw: RawGateway, text: str = "still working") -> None:
+    assert text_content(gw.call_tool("echo", {"text": text})) == text
+
+
+def nothing_reached_upstream(gw: RawGateway, marker: str) -> None:
+    response = gw.call_tool("received", {"marker": marker})
+    assert response["result"]["structuredContent"]["result"] == [], f"a message with {marker} reached the upstream"
+
+
+# ------------------------------------------------------------------ from the client
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b'{"jsonrpc":"2.0","id":1,"method":"tools/call",\n', codes.PARSE_ERROR),
+        (b"this is not json at all\n", codes.PARSE_ERROR),
+        (b'{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"\xff\xfe"}}}\n',
+         codes.PARSE_ERROR),
+        (b"42\n", codes.INVALID_REQUEST),
+        (b'"a string"\n', codes.INVALID_REQUEST),
+        (b'{"jsonrpc":"2.0","result":{}}\n', codes.INVALID_REQUEST),
+    ],
+    ids=["truncated-json", "not-json", "invalid-utf8", "number", "string", "response-without-id"],
+)
+def test_broken_client_line_gets_an_error_with_null_id(tmp_path: Path, data: bytes, code: int) -> None:
+    with start(tmp_path) as gw:
+        gw.initialize()
+        msg = error_for(gw, data)
+        assert msg["id"] is None
+        assert msg["error"]["code"] == code
+        still_works(gw)
+
+
+def test_batch_is_refused_and_none_of_it_runs(tmp_path: Path) -> None:
+    batch = [
+        {"jsonrpc": "2.0", "id": 11, "method": "tools/call",
+         "params": {"name": "write_note", "arguments": {"text": "mk-batch-4"}}},
+        {"jsonrpc": "2.0", "method": "notifications/vendor.example/event", "params": {"m": "mk-batch-4"}},
+    ]
+    with start(tmp_path) as gw:
+        gw.initialize()
+        msg = error_for(gw, orjson.dumps(batch) + b"\n")
+        assert msg["id"] is None
+        assert msg["error"]["code"] == codes.INVALID_REQUEST
+        assert "batch" in msg["error"]["message"].lower()
+        assert gw.no_line_within(0.3) is None, "exactly one error for the batch"
+        nothing_reached_upstream(gw, "mk-batch-4")
+        still_works(gw)
+
+
+def test_known_id_is_kept_in_the_error(tmp_path: Path) -> None:
+    with start(tmp_path) as gw:
+        gw.initialize()
+        msg = error_for(gw, b'{"jsonrpc":"2.0","id":77,"method":5}\n')
+        assert msg["id"] == 77
+        assert msg["error"]["code"] == codes.INVALID_REQUEST
+        still_works(gw)
+
+
+def test_hundred_megabyte_line_is_refused_and_the_session_survives(tmp_path: Path) -> None:
+    line = b'{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","arguments":{"text":"'
+    line += b"a" * (HUNDRED_MB - len(line) - 5) + b'"}}}\n'
+    with start(tmp_path) as gw:
+        gw.initialize()
+        started = time.monotonic()
+        msg = error_for(gw, line, timeout=60)
+        assert msg["error"]["code"] == codes.MESSAGE_TOO_LARGE
+        assert msg["id"] in (None, 5)
+        assert time.monotonic() - started < 30
+        still_works(gw)
+        assert gw.proc.poll() is None
+
+
+def test_message_over_the_policy_limit_is_refused(tmp_path: Path) -> None:
+    with start(tmp_path, gateway={"max_message_bytes": 4096}) as gw:
+        gw.initialize()
+        msg_id = gw.new_id()
+        gw.send_json({"jsonrpc": "2.0", "id": msg_id, "method": "tools/call",
+                      "params": {"name": "echo", "arguments": {"text": "b" * 8000}}})
+        msg = gw.read_message()
+        assert "error" in msg and msg["error"]["code"] == codes.MESSAGE_TOO_LARGE
+        assert msg["id"] in (None, msg_id)
+        still_works(gw)
+
+
+def test_line_split_across_writes_and_lines_sharing_a_write(tmp_path: Path) -> None:
+    with start(tmp_path) as gw:
+        gw.initialize()
+        whole = orjson.dumps({"jsonrpc": "2.0", "id": 31, "method": "tools/call",
+                              "params": {"name": "echo", "arguments": {"text": "split ✓"}}}) + b"\n"
+        cut = whole.index("✓".encode()) + 1  # inside the multi-byte character
+        for part in (whole[:10], whole[10:cut], whole[cut:]):
+            gw.send(part)
+            time.sleep(0.1)
+        assert text_content(gw.response_to(31)) == "split ✓"
+        two = b"".join(
+            orjson.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                          "params": {"name": "echo", "arguments": {"text": f"t{i}"}}}) + b"\n"
+            for i in (41, 42)
+        )
+        gw.send(two)
+        got = {}
+        for _ in range(2):
+            msg = gw.read_message()
+            got[msg["id"]] = text_content(msg)
+        assert got == {41: "t41", 42: "t42"}
+
+
+def test_blank_lines_are_ignored(tmp_path: Path) -> None:
+    with start(tmp_path) as gw:
+        gw.initialize()
+        gw.send(b"\n\r\n")
+        still_works(gw)
+
+
+# ------------------------------------------------------------------ from the upstream
+
+
+def bad_gateway(tmp_path: Path, *extra: str, **policy: Any) -> Any:
+    args = gateway_args(write_policy(tmp_path, command=bad_command(*extra), **policy), server="fx")
+    return raw_gateway(args, gateway_env(tmp_path))
+
+
+@pytest.mark.parametrize("kind", ["invalid_json", "invalid_utf8", "stray", "unknown_id", "batch", "all"])
+def test_upstream_garbage_is_dropped_and_logged(tmp_path: Path, kind: str) -> None:
+    with bad_gateway(tmp_path) as gw:
+        gw.initialize()
+        assert gw.wait_stderr("bad_server started")
+        before = len(gw.stderr)
+        response = gw.call_tool("misbehave", {"kind": kind})
+        assert text_content(response) == f"survived {kind}"
+        assert gw.notifications == [], f"garbage reached the client: {gw.notifications}"
+        assert gw.no_line_within(0.3) is None, "nothing more may reach the client"
+        assert text_content(gw.call_tool("echo", {"text": "after"})) == "after"
+        deadline = time.monotonic() + 3
+        while len(gw.stderr) == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(gw.stderr) > before, "the dropped upstream output must be logged to stderr"
+
+
+def test_hundred_megabyte_upstream_line_is_dropped(tmp_path: Path) -> None:
+    with bad_gateway(tmp_path) as gw:
+        gw.initialize()
+        response = gw.call_tool("misbehave", {"kind": "huge", "size": HUNDRED_MB}, timeout=60)
+        assert text_content(response) == "survived huge"
+        assert text_content(gw.call_tool("echo", {"text": "after huge"})) == "after huge"
+
+
+def test_upstream_garbage_before_the_handshake(tmp_path: Path) -> None:
+    with bad_gateway(tmp_path, "--garbage-at-start") as gw:
+        result = gw.initialize()
+        assert result["serverInfo"]["name"] == "bad-server"
+        assert text_content(gw.call_tool("echo", {"text": "ok"})) == "ok"

@@ -1,0 +1,161 @@
+"""Tool rules of the policy, end to end: allow/deny globs, hidden tools, read-only mode and
+monitor mode, seen by the SDK client in both eras and by a raw client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from mcp.shared.exceptions import MCPError
+
+from mcpwarden.wire import codes
+
+from .conftest import (
+    MODERN_VERSION,
+    audit_records,
+    gateway_args,
+    gateway_env,
+    raw_gateway,
+    sdk_client,
+    text_of,
+    tool_records,
+    write_policy,
+)
+
+pytestmark = pytest.mark.anyio
+
+BOTH_ERAS = pytest.mark.parametrize("mode", ["legacy", MODERN_VERSION])
+READ_ONLY_TOOLS = {"echo", "big_result", "payload_size", "cancelled", "sleep_then_echo"}
+
+
+def through_gateway(tmp_path: Path, **policy: Any) -> list[str]:
+    return gateway_args(write_policy(tmp_path, **policy), server="fx")
+
+
+def assert_denied(exc: MCPError, tool: str, *rule_words: str) -> None:
+    assert exc.code == codes.DENIED
+    assert not -32768 <= exc.code <= -32000, "gateway codes lie outside the JSON-RPC reserved range"
+    assert tool in exc.message, f"the denial must name the tool: {exc.message!r}"
+    for word in rule_words:
+        assert word in exc.message, f"the denial must name the rule ({word}): {exc.message!r}"
+
+
+async def tool_names(client: Any) -> set[str]:
+    return {tool.name for tool in (await client.list_tools()).tools}
+
+
+async def upstream_saw(client: Any, marker: str) -> bool:
+    result = await client.call_tool("received", {"marker": marker})
+    return bool((result.structured_content or {}).get("result"))
+
+
+@BOTH_ERAS
+async def test_denied_tool_is_hidden_and_refused(tmp_path: Path, mode: str) -> None:
+    args = through_gateway(tmp_path, tools={"deny": ["write_*", "crash"]})
+    async with sdk_client(args, tmp_path, mode=mode) as client:
+        names = await tool_names(client)
+        assert "write_note" not in names and "crash" not in names
+        assert {"echo", "add", "received"} <= names
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("write_note", {"text": "mk-denied-5"})
+        assert_denied(refused.value, "write_note", "write_*")
+        assert not await upstream_saw(client, "mk-denied-5"), "a denied call must not reach the upstream"
+        assert text_of(await client.call_tool("echo", {"text": "allowed"})) == "allowed"
+
+
+async def test_allow_list_hides_everything_else(tmp_path: Path) -> None:
+    args = through_gateway(tmp_path, tools={"allow": ["echo", "add", "rec*"]})
+    async with sdk_client(args, tmp_path, mode="legacy") as client:
+        assert await tool_names(client) == {"echo", "add", "received"}
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("big_result", {"size_bytes": 10})
+        assert_denied(refused.value, "big_result", "allow")
+        assert (await client.call_tool("add", {"a": 1, "b": 1})).structured_content == {"result": 2}
+
+
+async def test_deny_wins_over_allow(tmp_path: Path) -> None:
+    args = through_gateway(tmp_path, tools={"allow": ["*"], "deny": ["ec?o"]})
+    async with sdk_client(args, tmp_path, mode="legacy") as client:
+        assert "echo" not in await tool_names(client)
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("echo", {"text": "x"})
+        assert_denied(refused.value, "echo", "ec?o")
+
+
+@BOTH_ERAS
+async def test_read_only_runs_only_read_tools(tmp_path: Path, mode: str) -> None:
+    args = through_gateway(tmp_path, tools={"read_only": True})
+    async with sdk_client(args, tmp_path, mode=mode) as client:
+        assert await tool_names(client) == READ_ONLY_TOOLS
+        assert text_of(await client.call_tool("echo", {"text": "read"})) == "read"
+        for tool, arguments in (("write_note", {"text": "w"}), ("add", {"a": 1, "b": 2})):
+            with pytest.raises(MCPError) as refused:
+                await client.call_tool(tool, arguments)
+            assert_denied(refused.value, tool, "read-only")
+
+
+async def test_read_only_with_reads_list(tmp_path: Path) -> None:
+    args = through_gateway(tmp_path, tools={"read_only": True, "reads": ["add", "rec*"]})
+    async with sdk_client(args, tmp_path, mode="legacy") as client:
+        assert await tool_names(client) == READ_ONLY_TOOLS | {"add", "received"}
+        assert (await client.call_tool("add", {"a": 2, "b": 2})).structured_content == {"result": 4}
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("write_note", {"text": "mk-ro-6"})
+        assert_denied(refused.value, "write_note", "read-only")
+        assert not await upstream_saw(client, "mk-ro-6")
+
+
+def test_read_only_tool_runs_before_the_client_lists_tools(tmp_path: Path) -> None:
+    """Clients may call a tool they know without listing first: a read-only tool must still run,
+    and a write tool must still be refused."""
+    policy = write_policy(tmp_path, tools={"read_only": True})
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        response = gw.call_tool("echo", {"text": "first call"})
+        assert "result" in response, f"a readOnlyHint tool was refused before tools/list: {response}"
+        assert response["result"]["content"][0]["text"] == "first call"
+        refused = gw.call_tool("write_note", {"text": "x"})
+        assert refused.get("error", {}).get("code") == codes.DENIED
+
+
+@pytest.mark.parametrize("where", ["top-level", "server"])
+async def test_monitor_mode_denies_nothing_and_records_would_deny(tmp_path: Path, where: str) -> None:
+    modes = {"mode": "monitor"} if where == "top-level" else {"server_mode": "monitor"}
+    args = through_gateway(tmp_path, tools={"deny": ["write_*"], "read_only": True}, **modes)
+    async with sdk_client(args, tmp_path, mode="legacy") as client:
+        assert {"write_note", "add", "echo"} <= await tool_names(client), "monitor mode hides nothing"
+        assert text_of(await client.call_tool("write_note", {"text": "abc"})) == "wrote 3 characters"
+        assert text_of(await client.call_tool("echo", {"text": "e"})) == "e"
+    records = tool_records(audit_records(tmp_path), "write_note")
+    assert records, "the call must be audited"
+    assert {r.get("verdict") for r in records} == {"would-deny"}
+    assert all(r.get("rule") for r in records), "a would-deny record names the rule"
+    echo_verdicts = {r.get("verdict") for r in tool_records(audit_records(tmp_path), "echo")}
+    assert echo_verdicts and not echo_verdicts & {"deny", "would-deny"}
+
+
+async def test_policy_for_one_server_does_not_leak_to_another(tmp_path: Path) -> None:
+    write_policy(tmp_path, server="strict", tools={"deny": ["*"]})
+    policy = tmp_path / "policy.yaml"
+    data = yaml.safe_load(policy.read_text())
+    data["servers"]["open"] = dict(data["servers"]["strict"], tools={"allow": ["*"]})
+    policy.write_text(yaml.safe_dump(data, sort_keys=False))
+    async with sdk_client(gateway_args(policy, server="open"), tmp_path, mode="legacy") as client:
+        assert text_of(await client.call_tool("echo", {"text": "open"})) == "open"
+    async with sdk_client(gateway_args(policy, server="strict"), tmp_path, mode="legacy") as client:
+        assert await tool_names(client) == set()
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("echo", {"text": "strict"})
+        assert_denied(refused.value, "echo")
+
+
+def test_invalid_policy_stops_the_gateway_with_a_clear_error(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nservers:\n  fx:\n    command: python\n    tools:\n      alow: ['*']\n")
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        code = gw.wait_exit(20)
+        assert code is not None and code != 0
+        assert "alow" in gw.stderr and "policy.yaml" in gw.stderr
+        assert gw.no_line_within(0.5) is None, "nothing on stdout"
