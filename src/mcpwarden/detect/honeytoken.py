@@ -74,7 +74,7 @@ def _slack() -> str:
 
 
 def _stripe() -> str:
-    return "sk_live_" + _rand(_ALNUM, 99)[:24]
+    return "sk_live_" + _rand(_ALNUM, 24)
 
 
 def _openai() -> str:
