@@ -18,8 +18,9 @@ NOT_SECRET_NAME = re.compile(
 )
 _PLACEHOLDER = re.compile(
     r"^\s*(?:\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*|%[A-Za-z_][A-Za-z0-9_]*%|\{\{[^}]*\}\}|<[^>]*>|\[[^\]]*\]"
-    r"|(?:your|my|insert|replace|enter|put|add)[-_ ]?\w*|x{3,}|\*{3,}|\.{3,}|changeme|change[-_]me|placeholder|todo|tbd"
-    r"|none|null|true|false|example\w*|dummy|test|redacted|secret|password|token|env:\S+|file:\S+|keyring:\S+|op://\S+)\s*$",
+    r"|(?:your|my|insert|replace|enter|put|add)[-_ ][-\w ]*|x{3,}|\*{3,}|\.{3,}"
+    r"|changeme|change[-_]me|placeholder|todo|tbd|none|null|true|false|example\w*|dummy|test|redacted"
+    r"|secret|password|token|env:\S+|file:\S+|keyring:\S+|op://\S+)\s*$",
     re.IGNORECASE,
 )
 _REFERENCE = re.compile(r"\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
