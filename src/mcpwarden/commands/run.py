@@ -87,7 +87,8 @@ def _load_engine(policy):  # type: ignore[no-untyped-def]
         return None
     try:
         from mcpwarden.detect import Engine
-    except ImportError:
+        from mcpwarden.guards import dlp  # noqa: F401
+    except ImportError:  # TODO(lead): remove once the detection guard has landed
         return None
     return Engine.load()
 

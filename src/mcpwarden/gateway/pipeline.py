@@ -41,6 +41,8 @@ class Pipeline:
     def __init__(self, guards: list[Guard], monitor: bool = False):
         self.guards = list(guards)
         self.monitor = monitor
+        self.needs_tool_list = any(getattr(g, "needs_tool_list", False) for g in self.guards)
+        """Some guard must know the server's tools before it can judge a tools/call."""
         self._request_hooks: dict[str | None, tuple[tuple[str, RequestHook], ...]] = {}
         self._response_hooks: dict[str | None, tuple[tuple[str, ResponseHook], ...]] = {}
 

@@ -25,6 +25,7 @@ from mcpwarden.gateway.launch import LaunchPlan
 from mcpwarden.gateway.pipeline import Outcome, Pipeline
 from mcpwarden.gateway.session import Call, Session
 from mcpwarden.gateway.upstream import StdioUpstream
+from mcpwarden.guards.tools import ToolsGuard
 from mcpwarden.policy.schema import Policy, ServerPolicy
 from mcpwarden.wire import codes
 from mcpwarden.wire.framing import LineSplitter, Oversize
@@ -82,6 +83,9 @@ class StdioGateway:
         self._last_start = 0.0
         self._exit_code = 0
         self._client_split = LineSplitter(self.max_bytes)
+        self._held: list[Message] = []
+        """tools/call requests waiting for the gateway's own tools/list (read-only mode)."""
+        self._listing_pages = 0
 
     # ---- life cycle -------------------------------------------------------------------
 
@@ -124,7 +128,7 @@ class StdioGateway:
             self._audit_event("upstream", action="start-failed", detail=str(exc))
             self._upstream_exited(None)
             return
-        self._audit_event("upstream", action="start", pid=self.upstream.pid, restarts=self._restarts)
+        self._audit_event("upstream", action="start", upstream_pid=self.upstream.pid, restarts=self._restarts)
         if self._init_request is not None and self.session.era == "handshake":
             self._replay_initialize()
         else:
@@ -193,6 +197,9 @@ class StdioGateway:
             )
             return
         self._track_era(msg)
+        if method == "tools/call" and self.pipeline.needs_tool_list and not ToolsGuard.listing_complete(self.session):
+            self._hold_for_tool_list(msg)
+            return
         outcome = self.pipeline.on_request(msg, self.session)
         call = self._new_call(msg, outcome) if is_request else None
         if outcome.deny is not None:
@@ -368,6 +375,10 @@ class StdioGateway:
         self.own_pending.clear()
         if self._closing:
             return
+        self._release_held(
+            codes.UPSTREAM_UNAVAILABLE,
+            f"mcpwarden: upstream server '{self.name}' exited (code {code}) before answering",
+        )
         log.warning("upstream '%s' exited (code %s)", self.name, code)
         self._audit_event("upstream", action="exit", exit_code=code)
         for call in list(self.pending.values()):
@@ -406,8 +417,50 @@ class StdioGateway:
         self.own_pending[own_id] = "initialize"
         self.upstream.send(orjson.dumps(request))
 
+    def _hold_for_tool_list(self, msg: Message) -> None:
+        self._held.append(msg)
+        if len(self._held) == 1:
+            self._listing_pages = 0
+            self._request_tool_list(None, msg)
+
+    def _request_tool_list(self, cursor: str | None, like: Message) -> None:
+        self._own_seq += 1
+        own_id = f"{OWN_ID_PREFIX}tools-{self._own_seq}"
+        params: dict[str, Any] = {}
+        meta = like.params.get("_meta")
+        if isinstance(meta, dict):  # the stateless era needs the client's protocol version on every request
+            params["_meta"] = {k: v for k, v in meta.items() if k != "progressToken"}
+        if cursor is not None:
+            params["cursor"] = cursor
+        self.own_pending[own_id] = "tools/list"
+        self._listing_pages += 1
+        self._to_upstream(orjson.dumps({"jsonrpc": "2.0", "id": own_id, "method": "tools/list", "params": params}))
+
+    def _own_tool_list(self, msg: Message) -> None:
+        call = Call(id=msg.id, method="tools/list", origin="client", server=self.name, gateway_owned=True)
+        self.pipeline.on_response(msg, call, self.session)  # lets the guards learn the tools; nothing is forwarded
+        result = msg.obj.get("result")
+        cursor = result.get("nextCursor") if isinstance(result, dict) else None
+        if isinstance(cursor, str) and cursor and self._listing_pages < 50 and self._held:
+            self._request_tool_list(cursor, self._held[0])
+            return
+        if "error" in msg.obj:
+            log.warning("upstream '%s' refused the gateway's tools/list; unlisted tools count as unknown", self.name)
+        self.session.state.setdefault(ToolsGuard.name, {"hints": {}, "complete": True})["complete"] = True
+        held, self._held = self._held, []
+        for waiting in held:
+            self._client_request(waiting)
+
+    def _release_held(self, code: int, text: str) -> None:
+        held, self._held = self._held, []
+        for waiting in held:
+            self._reply_client(waiting.id, code, text)
+
     def _own_response(self, msg: Message) -> None:
         what = self.own_pending.pop(msg.id)
+        if what == "tools/list":
+            self._own_tool_list(msg)
+            return
         if what == "initialize":
             if "error" in msg.obj:
                 log.error("upstream '%s' refused the replayed initialize after restart", self.name)

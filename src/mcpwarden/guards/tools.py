@@ -54,6 +54,9 @@ class ToolsGuard(Guard):
     methods = frozenset({"tools/call", "tools/list"})
 
     def __init__(self, options: ToolsOptions, server: str, rule_prefix: str):
+        self.needs_tool_list = options.read_only
+        """Read-only mode needs the server's annotations before the first call: the gateway
+        fetches tools/list itself when the client calls a tool before listing them all."""
         self.server = server
         self.prefix = rule_prefix
         self.allow = _Globs(options.allow)
@@ -70,11 +73,15 @@ class ToolsGuard(Guard):
         if not self.allow.match(tool):
             return Deny(f"tool '{tool}' on server '{self.server}' is not in the allow list", f"{self.prefix}.allow")
         if self.read_only and not self.reads.match(tool):
-            hints = session.state.get(self.name, {})
+            hints = session.state.get(self.name, {}).get("hints", {})
             if hints.get(tool) is not True:
                 why = "is not annotated readOnlyHint: true" if tool in hints else "has not been listed by the server"
                 return Deny(f"server '{self.server}' is read-only and tool '{tool}' {why}", f"{self.prefix}.read_only")
         return None
+
+    @staticmethod
+    def listing_complete(session: Session) -> bool:
+        return bool(session.state.get(ToolsGuard.name, {}).get("complete"))
 
     def on_request(self, msg: Message, session: Session) -> Verdict:
         if msg.method != "tools/call" or msg.origin != "client":
@@ -90,7 +97,10 @@ class ToolsGuard(Guard):
         result = msg.obj.get("result")
         if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
             return PASS
-        hints: dict[str, bool] = session.state.setdefault(self.name, {})
+        state = session.state.setdefault(self.name, {"hints": {}, "complete": False})
+        hints: dict[str, bool] = state["hints"]
+        if not result.get("nextCursor"):
+            state["complete"] = True
         kept: list[Any] = []
         hidden: list[str] = []
         for tool in result["tools"]:
