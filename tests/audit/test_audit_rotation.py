@@ -6,11 +6,13 @@ import itertools
 import os
 from collections.abc import Callable
 
+import orjson
 import pytest
 from audit_helpers import KEY_ENV, load, read_lines, tcall_record
 
 from mcpwarden.audit import AuditLog, AuditOptions, Chain, verify_log
 from mcpwarden.audit.files import log_family
+from mcpwarden.audit.head import HeadEncoder, decode_head
 from mcpwarden.errors import ChainBroken
 
 WriteLog = Callable[..., AuditOptions]
@@ -80,20 +82,55 @@ def test_rotate_record_moved_into_the_middle_is_found(write_log: WriteLog, keyed
         verify_log(options.path, key=keyed, key_env=KEY_ENV)
 
 
-@pytest.mark.parametrize("leftover", ["missing", "empty"])
+def interrupt_rotation(options: AuditOptions, key: bytes | None, step: str) -> None:
+    """Leave the files as a writer killed at ``step`` of a rotation would."""
+    head_file = options.path + ".head"
+    with open(head_file, "rb") as handle:
+        state = decode_head(handle.read(), head_file)
+    chain = Chain(key)
+    previous = f"{options.path}.{state.generation}"
+    with open(head_file, "wb") as handle:  # step 1: the rotation is announced
+        handle.write(HeadEncoder(chain).encode(state.seq, state.hash, 0, state.generation + 1))
+    if step == "announced":
+        return
+    os.rename(options.path, previous)
+    if step == "renamed":
+        return
+    record = {"v": 1, "seq": state.seq + 1, "ts": "2026-11-21T04:00:00.000Z", "alg": chain.algorithm}
+    if chain.key_id:
+        record["kid"] = chain.key_id
+    record.update(pid=1, prev=state.hash, event="rotate", prev_file=os.path.basename(previous))
+    line = orjson.dumps(record) + b"\n"
+    with open(options.path, "wb") as handle:
+        handle.write({"created": b"", "torn": line[:50], "written": line}[step])
+
+
+@pytest.mark.parametrize("step", ["announced", "renamed", "created", "torn", "written"])
 def test_rotation_interrupted_by_a_crash_is_finished_by_the_next_writer(
-    write_log: WriteLog, keyed: bytes | None, leftover: str
+    write_log: WriteLog, keyed: bytes | None, step: str
 ) -> None:
-    """Killed after renaming the current file, before (or just after) creating the next one."""
     options = write_log(30, rotate_bytes=4096, keep=100)
-    generation = len(log_family(options.path))
-    os.rename(options.path, f"{options.path}.{generation}")
-    if leftover == "empty":
-        open(options.path, "wb").close()
+    generations = len(log_family(options.path))
+    interrupt_rotation(options, keyed, step)
     report = verify_log(options.path, key=keyed, key_env=KEY_ENV)  # nothing lost: still intact
-    assert report.head == "matches"
+    assert report.head == "matches" or (step == "written" and report.head.startswith("one record behind"))
     with AuditLog.open(options) as log:
         log.append(tcall_record(99))
+    first = load(read_lines(options.path)[1 if step == "torn" else 0])
+    assert first["event"] == ("recovery" if step == "torn" else "rotate")
+    report = verify_log(options.path, key=keyed, key_env=KEY_ENV)
+    assert report.head == "matches" and len(report.files) == generations + 1
+    assert load(read_lines(options.path)[-1])["tool"] == "tool0"
+
+
+def test_live_writer_follows_a_rotation_another_writer_left_half_done(
+    write_log: WriteLog, keyed: bytes | None
+) -> None:
+    options = write_log(30, rotate_bytes=4096, keep=100)
+    with AuditLog.open(options) as survivor:
+        survivor.append(tcall_record(1))
+        interrupt_rotation(options, keyed, "renamed")  # another writer died mid-rotation
+        survivor.append(tcall_record(2))
     assert load(read_lines(options.path)[0])["event"] == "rotate"
     report = verify_log(options.path, key=keyed, key_env=KEY_ENV)
-    assert report.head == "matches" and len(report.files) == generation + 1
+    assert report.head == "matches"

@@ -158,11 +158,12 @@ class AuditLog:
                 )
         self._seq, self._hash, self._end = state.seq, state.hash, state.end
         self._head_raw = raw
+        if state.end == 0 and state.generation > 1 and not state.empty:
+            # A rotation was announced and not finished (its writer died, or failed): finish it.
+            self._generation = state.generation
+            self._complete_rotation()
+            return
         if state.generation != self._generation or self._log_fd is None:
-            if self._end > 0 and self._rotation_interrupted(state.generation):
-                self._generation = state.generation
-                self._start_next_file()
-                return
             self._open_current(state.generation)
         if os.lseek(self._log_fd, 0, os.SEEK_END) != self._end:  # type: ignore[arg-type]
             self._reconcile_tail()
@@ -292,32 +293,35 @@ class AuditLog:
             raise AuditError(f"cannot write the audit head file {self._head_path}: {exc.strerror or exc}") from exc
         self._head_raw = raw
 
-    def _rotation_interrupted(self, generation: int) -> bool:
-        """A writer died between renaming the current file and starting the next one."""
-        if not os.path.lexists(rotated_path(self.path, generation)):
-            return False
-        try:
-            return os.lstat(self.path).st_size == 0
-        except FileNotFoundError:
-            return True
-
     def _rotate(self) -> None:
+        """Rotation in steps that each survive a crash: announce it in the head (next generation,
+        end 0), rename the current file, start the next file with a ``rotate`` record that carries
+        the chain on, update the head. Whoever next sees the announcement finishes the rest; a
+        writer holding the renamed file notices because the head changed."""
         target = rotated_path(self.path, self._generation)
-        if not self._rotation_interrupted(self._generation):
-            if os.path.lexists(target):
-                raise AuditError(f"cannot rotate the audit log: {target} already exists")
+        if os.path.lexists(target):
+            raise AuditError(f"cannot rotate the audit log: {target} already exists")
+        self._generation += 1
+        self._end = 0
+        self._write_head()
+        try:
+            self._complete_rotation()
+        except BaseException:
+            self._head_raw = b""  # the next append re-reads the head and retries
+            raise
+
+    def _complete_rotation(self) -> None:
+        previous = rotated_path(self.path, self._generation - 1)
+        if not os.path.lexists(previous):
             try:
-                os.rename(self.path, target)
+                os.rename(self.path, previous)
             except OSError as exc:
                 raise AuditError(f"cannot rotate the audit log {self.path}: {exc.strerror or exc}") from exc
-        self._start_next_file()
-
-    def _start_next_file(self) -> None:
-        """Open a new current file whose first record, ``rotate``, carries the chain on."""
-        previous = rotated_path(self.path, self._generation)
-        self._end = 0
-        self._open_current(self._generation + 1)
-        self._write({"event": "rotate", "prev_file": os.path.basename(previous)}, allow_rotate=False)
+        self._open_current(self._generation)
+        if os.lseek(self._log_fd, 0, os.SEEK_END) == 0:  # type: ignore[arg-type]
+            self._write({"event": "rotate", "prev_file": os.path.basename(previous)}, allow_rotate=False)
+        else:  # the rotate record (or part of it) was written before the crash
+            self._reconcile_tail()
         for generation in rotated_generations(self.path)[: -self._options.keep]:
             try:
                 os.unlink(rotated_path(self.path, generation))

@@ -1,0 +1,123 @@
+"""`mcpwarden log verify|show`, run as a real command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+from audit_helpers import KEY_ENV, TEST_KEY, read_lines, write_lines
+
+from mcpwarden.audit import AuditOptions
+
+WriteLog = Callable[..., AuditOptions]
+
+
+def mcpwarden(*args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in (KEY_ENV, "MCPWARDEN_AUDIT_KEY")}
+    if key is not None:
+        env[KEY_ENV] = key
+    return subprocess.run(
+        [sys.executable, "-m", "mcpwarden", *args], capture_output=True, text=True, timeout=60, env=env
+    )
+
+
+def test_verify_ok(write_log: WriteLog) -> None:
+    options = write_log(12)
+    done = mcpwarden("log", "verify", "--key-env", KEY_ENV, options.path)
+    assert done.returncode == 0, done.stderr
+    assert "OK, 12 records verified (seq 0..11) in 1 file, SHA-256 (unkeyed); head matches" in done.stdout
+
+
+def test_verify_tampered_exits_3_naming_the_record(write_log: WriteLog) -> None:
+    options = write_log(12)
+    lines = read_lines(options.path)
+    del lines[6]
+    write_lines(options.path, lines)
+    done = mcpwarden("log", "verify", "--key-env", KEY_ENV, options.path)
+    assert done.returncode == 3
+    assert "CHAIN BROKEN" in done.stderr and "line 7 (seq 7): seq 6 missing before it" in done.stderr
+    assert done.stdout == ""
+
+
+def test_verify_keyed(write_log: WriteLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, TEST_KEY)
+    options = write_log(5)
+    done = mcpwarden("log", "verify", "--key-env", KEY_ENV, options.path, key=TEST_KEY)
+    assert done.returncode == 0 and "HMAC-SHA-256" in done.stdout, done.stderr
+    without = mcpwarden("log", "verify", "--key-env", KEY_ENV, options.path)
+    assert without.returncode == 4 and f"set ${KEY_ENV}" in without.stderr
+    wrong = mcpwarden("log", "verify", "--key-env", KEY_ENV, options.path, key="the-wrong-key-0123456789")
+    assert wrong.returncode == 3 and "wrong key" in wrong.stderr
+    assert TEST_KEY not in done.stdout + without.stderr + wrong.stderr
+
+
+def test_verify_directory_with_two_logs_reports_each(write_log: WriteLog) -> None:
+    good = write_log(4, name="a.jsonl")
+    bad = write_log(4, name="b.jsonl")
+    write_lines(bad.path, read_lines(bad.path)[:3])
+    done = mcpwarden("log", "verify", "--key-env", KEY_ENV, os.path.dirname(good.path))
+    assert done.returncode == 3
+    assert f"{good.path}: OK, 4 records verified" in done.stdout
+    assert f"{bad.path}: CHAIN BROKEN" in done.stderr and "1 record(s) were removed from the end" in done.stderr
+
+
+def test_verify_torn_end_and_no_head(write_log: WriteLog) -> None:
+    options = write_log(6)
+    with open(options.path, "ab") as handle:
+        handle.write(b'{"v":1,"seq":6,"ts"')
+    done = mcpwarden("log", "verify", "--key-env", KEY_ENV, options.path)
+    assert done.returncode == 0
+    assert "1 incomplete record at the end, likely a crash; 6 records verified" in done.stdout
+    os.unlink(options.path + ".head")
+    assert mcpwarden("log", "verify", "--key-env", KEY_ENV, options.path).returncode == 3
+    assert mcpwarden("log", "verify", "--key-env", KEY_ENV, "--no-head", options.path).returncode == 0
+
+
+def test_verify_uses_the_policy_path(write_log: WriteLog, tmp_path: Path) -> None:
+    options = write_log(3)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"version: 1\naudit:\n  path: {options.path}\n  hmac_key_env: {KEY_ENV}\n")
+    done = mcpwarden("log", "verify", "--policy", str(policy))
+    assert done.returncode == 0 and "OK, 3 records verified" in done.stdout, done.stderr
+
+
+def test_verify_missing_log(tmp_path: Path) -> None:
+    done = mcpwarden("log", "verify", str(tmp_path / "nothing.jsonl"))
+    assert done.returncode == 4 and "no such audit log" in done.stderr
+
+
+def test_show_filters(write_log: WriteLog) -> None:
+    options = write_log(20)
+    as_json = mcpwarden("log", "show", options.path, "--verdict", "deny", "--server", "web", "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    records = [orjson.loads(line) for line in as_json.stdout.splitlines()]
+    # tcall_record: deny when i % 5 == 0, server "web" when i is even
+    assert [r["seq"] for r in records] == [0, 10]
+    assert all(r["verdict"] == "deny" and r["server"] == "web" for r in records)
+    tool = mcpwarden("log", "show", options.path, "--tool", "tool1", "--limit", "2", "--format", "json")
+    assert [orjson.loads(line)["seq"] for line in tool.stdout.splitlines()] == [16, 19]
+    recent = mcpwarden("log", "show", options.path, "--since", "1h", "--format", "json")
+    assert len(recent.stdout.splitlines()) == 20
+    future = mcpwarden("log", "show", options.path, "--since", "2999-01-01", "--format", "json")
+    assert future.stdout == ""
+    bad = mcpwarden("log", "show", options.path, "--since", "yesterday-ish")
+    assert bad.returncode == 4 and "give a duration like 15m" in bad.stderr
+
+
+def test_show_table(write_log: WriteLog) -> None:
+    options = write_log(6)
+    done = subprocess.run(
+        [sys.executable, "-m", "mcpwarden", "log", "show", options.path, "--verdict", "deny"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "tools.deny" in done.stdout and "2 record(s)" in done.stdout
+    assert "tool0" in done.stdout and "tool2" in done.stdout
