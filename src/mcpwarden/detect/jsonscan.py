@@ -3,7 +3,8 @@
 All strings are joined with newlines into one buffer and scanned in one pass; windows are
 clipped to each string so no match spans two of them. Paths look like
 ``$.params.arguments.token``, ``$.content[0].text`` or ``$["odd key"]``; a finding in an
-object key has the member's path followed by ``#key``. A key that holds a finding never
+object key has the member's path followed by ``#key``. Below MAX_DEPTH levels every value is
+still scanned, but paths end at that depth with ``[…]``. A key that holds a finding never
 appears in a path: that member is written ``{key#N}`` (its position in the object), in the
 key finding's path and in the paths of everything under it. Walking is iterative (no recursion
 limit) and nesting deeper than MAX_DEPTH is scanned as its compact JSON text.
@@ -12,6 +13,7 @@ limit) and nesting deeper than MAX_DEPTH is scanned as its compact JSON text.
 from __future__ import annotations
 
 import bisect
+import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,8 @@ Parts = tuple[Any, ...]
 """A path: list indexes (int), object members ((key, position)), and "#key" last for a key."""
 
 KEY_MARK = "#key"
+DEEP_MARK = "[…]"
+"""Stands for everything below a node at MAX_DEPTH: it is scanned, but paths stop there."""
 
 
 def member_string(key: str, position: int, masked: bool) -> str:
@@ -36,15 +40,18 @@ def member_string(key: str, position: int, masked: bool) -> str:
         return f".{{key#{position}}}"
     if _PLAIN_KEY.fullmatch(key):
         return f".{key}"
-    return "[" + orjson.dumps(key).decode() + "]"
+    try:
+        return "[" + orjson.dumps(key).decode() + "]"
+    except TypeError:  # lone surrogates: orjson refuses them, json escapes them
+        return "[" + json.dumps(key) + "]"
 
 
 def path_string(parts: Parts, masked: frozenset[Parts] = frozenset()) -> str:
     """``parts`` as a path; members whose parts are in ``masked`` are written by position."""
     out = "$"
     for i, part in enumerate(parts):
-        if part == KEY_MARK:
-            out += KEY_MARK
+        if part in (KEY_MARK, DEEP_MARK):
+            out += part
         elif isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -70,7 +77,7 @@ def strings_of(obj: Any) -> list[tuple[Parts, str, str, str]]:
         elif isinstance(value, _KeyText):
             out.append((parts, value.text, "", ""))
         elif len(parts) >= MAX_DEPTH:
-            out.append((parts, orjson.dumps(value, default=str).decode(), "", ""))
+            out.extend(((*parts, DEEP_MARK), text, "", "") for text in _deep_texts(value))
         elif isinstance(value, dict):
             items = list(value.items())
             for position in range(len(items) - 1, -1, -1):
@@ -82,6 +89,27 @@ def strings_of(obj: Any) -> list[tuple[Parts, str, str, str]]:
             for index in range(len(value) - 1, -1, -1):
                 stack.append(((*parts, index), value[index], ""))
     return out
+
+
+def _deep_texts(value: Any) -> list[str]:
+    """Every string, key and number below ``value``, walked without recursion."""
+    texts: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            texts.append(item)
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int | float):
+            texts.append(repr(item))
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                texts.append(str(key))
+                stack.append(child)
+        elif isinstance(item, list | tuple):
+            stack.extend(reversed(item))
+    return texts
 
 
 class _KeyText:

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from mcpwarden.detect.finding import TIER_RANK, Finding
-from mcpwarden.detect.jsonscan import KEY_MARK, MAX_DEPTH, member_string
+from mcpwarden.detect.jsonscan import DEEP_MARK, KEY_MARK, MAX_DEPTH, member_string
 
 TAG_HASH_HEX = 8
 
@@ -86,8 +86,8 @@ class Redactor:
         if path not in prefixes:
             return value
         if depth >= MAX_DEPTH:
-            found = by_path.get(path)
-            return "[REDACTED:deep-json]" if found else value
+            found = by_path.get(path + DEEP_MARK)
+            return self.tag(found[0]) if found else value
         if isinstance(value, dict):
             out: dict[Any, Any] = {}
             for position, (key, child) in enumerate(value.items()):
@@ -109,9 +109,10 @@ def _prefixes(path: str) -> list[str]:
     """Every ancestor path of ``path`` (string form), itself included, so the walk can skip
     subtrees without findings."""
     out = [path]
-    if path.endswith("#key"):
-        path = path[: -len("#key")]
-        out.append(path)
+    for mark in (KEY_MARK, DEEP_MARK):
+        if path.endswith(mark):
+            path = path[: -len(mark)]
+            out.append(path)
     depth = 0
     in_string = False
     escape = False
