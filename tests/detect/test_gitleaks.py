@@ -76,5 +76,5 @@ def test_gitleaks_rules_detect_and_allowlists_apply(path: Path) -> None:
 def test_gitleaks_rules_are_checked(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[[rules]]\nid = \"lookahead\"\nregex = '''a(?=b)'''\nkeywords = [\"a\"]\n")
-    with pytest.raises(DetectError, match="'gitleaks.lookahead'.*lookahead"):
+    with pytest.raises(DetectError, match=r"'gitleaks\.lookahead'.*lookahead"):
         load_rule_file(bad)

@@ -176,7 +176,7 @@ def test_policy_rejects_unknown_detection_keys() -> None:
     from mcpwarden.errors import PolicyError
     from mcpwarden.policy.loader import parse_policy
 
-    with pytest.raises(PolicyError, match="detection.servers.x.tools.y.resluts"):
+    with pytest.raises(PolicyError, match=r"detection\.servers\.x\.tools\.y\.resluts"):
         parse_policy("detection:\n  servers:\n    x:\n      tools:\n        y:\n          resluts: block\n")
     policy = parse_policy("detection:\n  results: block\n  pii: redact\n")
     assert policy.detection.results == "block" and policy.detection.pii == "redact"
