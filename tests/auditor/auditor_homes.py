@@ -4,11 +4,24 @@ no token-shaped literal sits in the repository."""
 
 from __future__ import annotations
 
+import binascii
 import json
 import os
 from pathlib import Path
 
-FAKE_GITHUB = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def github_style_token(body: str) -> str:
+    """A fake token in GitHub's published format: ghp_ + 30 base62 chars + base62 CRC32 of them."""
+    value, digits = binascii.crc32(body.encode()), ""
+    while value:
+        value, rem = divmod(value, 62)
+        digits = BASE62[rem] + digits
+    return "ghp_" + body + digits.rjust(6, "0")
+
+
+FAKE_GITHUB = github_style_token("A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5")
 FAKE_SLACK = "xoxb-" + "123456789012-abcdefABCDEF123456"
 FAKE_KEY = "Zq8" + "vN3xK7pW2mR9tY4uL6sB1cD5"
 
