@@ -65,16 +65,16 @@ def main(args: argparse.Namespace) -> int:
 
 async def _serve(policy, name, server) -> int:  # type: ignore[no-untyped-def]
     from mcpwarden.audit import AuditLog
-    from mcpwarden.gateway.launch import prepare_launch
     from mcpwarden.gateway.pipeline import Pipeline
     from mcpwarden.gateway.relay import StdioGateway
     from mcpwarden.guards import build_guards
+    from mcpwarden.sandbox import prepare
 
     audit = AuditLog.open(policy.audit) if policy.audit.enabled else AuditLog.disabled()
     try:
         engine = _load_engine(policy)
         pipeline = Pipeline(build_guards(policy, name, server, engine), monitor=policy.mode_for(server) == "monitor")
-        launch = await prepare_launch(name, server, policy, audit.append)
+        launch = await prepare(name, server, policy, audit.append)
         audit.append({"event": "sandbox", "server": name, "protections": _report_dict(launch.report)})
         gateway = StdioGateway(policy, name, server, pipeline, audit, launch)
         return await gateway.run()
@@ -85,11 +85,8 @@ async def _serve(policy, name, server) -> int:  # type: ignore[no-untyped-def]
 def _load_engine(policy):  # type: ignore[no-untyped-def]
     if not policy.detection.enabled:
         return None
-    try:
-        from mcpwarden.detect import Engine
-        from mcpwarden.guards import dlp  # noqa: F401
-    except ImportError:  # TODO(lead): remove once the detection guard has landed
-        return None
+    from mcpwarden.detect import Engine
+
     return Engine.load()
 
 

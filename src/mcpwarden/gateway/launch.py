@@ -40,35 +40,3 @@ def child_preexec(parent_pid: int, extra: Callable[[], None] | None) -> Callable
 
     return preexec
 
-
-class PlainLaunch:
-    """The bare command with the gateway's environment: what a server gets without a sandbox."""
-
-    def __init__(self, argv: list[str], cwd: str | None = None, env: dict[str, str] | None = None):
-        self.argv = argv
-        self.env = dict(os.environ if env is None else env)
-        self.pass_fds: tuple[int, ...] = ()
-        self.cwd = cwd
-        self.report = {"sandbox": "off"}
-
-    def preexec(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-
-SANDBOX_KEYS = ("filesystem", "network", "env", "secrets", "limits", "require")
-
-
-async def prepare_launch(name: str, server: Any, policy: Any, audit: Callable[[dict[str, Any]], None]) -> LaunchPlan:
-    """The launch plan for ``server``: through the sandbox when the sandbox module is present."""
-    try:
-        from mcpwarden.sandbox import prepare
-    except ImportError:
-        if any(getattr(server, key) for key in SANDBOX_KEYS):
-            from mcpwarden.errors import SandboxError
-
-            raise SandboxError(f"server '{name}' declares sandbox settings but the sandbox is not available") from None
-        return PlainLaunch([server.command, *server.args], server.cwd)
-    return await prepare(name, server, policy, audit)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mcpwarden.errors import DetectError
 from mcpwarden.guards.base import PASS, Deny, Guard, Pass, Rewrite, Verdict
 from mcpwarden.guards.tools import ToolsGuard
 
@@ -28,8 +29,10 @@ def build_guards(policy: Policy, name: str, server: ServerPolicy, engine: Any = 
     """Compile the guards for one server, in GUARD_ORDER."""
     prefix = f"servers.{name}" if name in policy.servers else "defaults"
     guards: list[Guard] = [ToolsGuard(server.tools, name, f"{prefix}.tools")]
-    if policy.detection.enabled and engine is not None:
+    if policy.detection.enabled:
         from mcpwarden.guards.dlp import DlpGuard
 
+        if engine is None:
+            raise DetectError("detection is enabled but no detection engine was loaded")
         guards.append(DlpGuard(policy.detection, name, engine))
     return guards
