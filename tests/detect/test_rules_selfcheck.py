@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 import tomllib
 from collections import Counter
 from pathlib import Path
@@ -152,3 +153,35 @@ def test_regexes_compile_in_hyperscan() -> None:
         except hyperscan.error as exc:
             bad.append(f"{rule['id']}: {exc}")
     assert bad == []
+
+
+# Fillers that make a greedy or repeated part of a regex run long and then fail, next to a
+# keyword: the engine confirms matches with Python re in windows of up to 4 KB.
+ADVERSARIAL_FILL = ["a", "A1", "=", " ", ":", "-", "_", "\\n", "\n", "a:", "a@", "/", "x=", "%3D", ".", "://", "@"]
+WINDOW = 4096
+BUDGET_SECONDS = 0.25
+
+
+def _adversarial_inputs(rule: dict[str, Any]) -> list[bytes]:
+    out = []
+    for keyword in rule["keywords"]:
+        for fill in ADVERSARIAL_FILL:
+            out.append((keyword + fill * WINDOW)[:WINDOW].encode())
+            out.append(((keyword + fill) * WINDOW)[:WINDOW].encode())
+    for example in rule["examples"]["match"][:2]:
+        out.append((example[:-3] * WINDOW)[:WINDOW].encode())
+    return out
+
+
+def test_no_rule_backtracks_on_adversarial_windows() -> None:
+    slow = []
+    for _, rule in RULES:
+        pattern = re.compile(rule["regex"].encode())
+        for data in _adversarial_inputs(rule):
+            began = time.perf_counter()
+            for _ in pattern.finditer(data):
+                pass
+            took = time.perf_counter() - began
+            if took > BUDGET_SECONDS:
+                slow.append(f"{rule['id']}: {took * 1000:.0f} ms on {data[:24]!r}")
+    assert slow == []
