@@ -12,6 +12,7 @@ Accepted without failing, because a crash produces them: one incomplete line at 
 
 from __future__ import annotations
 
+import fcntl
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,8 +20,8 @@ from typing import Any
 import orjson
 
 from mcpwarden.audit.chain import FORMAT_VERSION, GENESIS, Chain, sha256_hex
-from mcpwarden.audit.files import LogFile, log_family, read_file, split_lines
-from mcpwarden.audit.head import HeadState, decode_head, head_path
+from mcpwarden.audit.files import LogFile, log_family, split_lines
+from mcpwarden.audit.head import HEAD_SIZE, HeadState, decode_head, head_path
 from mcpwarden.errors import AuditError, ChainBroken
 
 
@@ -124,8 +125,8 @@ class _Verifier:
 
     # -- files -----------------------------------------------------------------------
 
-    def verify_file(self, file: LogFile, is_first_file: bool, is_last_file: bool) -> None:
-        lines, torn_tail = split_lines(read_file(file.path))
+    def verify_file(self, file: LogFile, data: bytes, is_first_file: bool, is_last_file: bool) -> None:
+        lines, torn_tail = split_lines(data)
         parsed = [self.parse(file, number, line) for number, line in enumerate(lines, 1)]
         pending_torn: int | None = None
         first_in_file = True
@@ -223,15 +224,15 @@ class _Verifier:
 
     # -- head ------------------------------------------------------------------------
 
-    def verify_head(self) -> None:
+    def verify_head(self, raw: bytes | None) -> None:
         path = head_path(self.log)
-        if not os.path.exists(path):
+        if raw is None:
             raise ChainBroken(
                 f"{self.log}: its head file {os.path.basename(path)} is missing, so records removed from the end "
                 "cannot be detected (use --no-head to check the chain alone, e.g. on a copied log)"
             )
         try:
-            state = decode_head(read_file(path), path)
+            state = decode_head(raw, path)
         except AuditError as exc:
             raise ChainBroken(str(exc)) from exc
         last = self.last
@@ -273,17 +274,70 @@ def verify_log(
     log: str, key: bytes | None = None, key_env: str = "MCPWARDEN_AUDIT_KEY", check_head: bool = True
 ) -> VerifyReport:
     """Verify one log (its rotated files too). Raises ChainBroken naming the first bad record."""
-    files = log_family(log)
-    if not files:
-        if os.path.exists(head_path(log)):
+    contents, head_raw = _snapshot(log)
+    if not contents:
+        if head_raw is not None:
             raise ChainBroken(f"{log}: the log file is missing but its head file exists: deleted")
         raise AuditError(f"{log}: no such audit log")
     verifier = _Verifier(log, key, key_env)
-    for position, file in enumerate(files):
-        verifier.verify_file(file, position == 0, position == len(files) - 1)
+    for position, (file, data) in enumerate(contents):
+        verifier.verify_file(file, data, position == 0, position == len(contents) - 1)
     report = verifier.report
     if verifier.last is not None:
         report.last_seq = verifier.last.seq
     if check_head:
-        verifier.verify_head()
+        verifier.verify_head(head_raw)
     return report
+
+
+def _snapshot(log: str) -> tuple[list[tuple[LogFile, bytes]], bytes | None]:
+    """The log's files and head as of one moment, so a log being written verifies too.
+
+    Under a shared lock on the head file (writers hold it exclusively for each append, so no
+    append is half done), open every file, note the current file's size and read the head.
+    After the lock is dropped, rotated files never change and the current file only grows, so
+    reading each open file up to the noted size gives a consistent picture.
+    """
+    head_fd = _open_readonly(head_path(log))
+    opened: list[tuple[LogFile, int, int]] = []
+    try:
+        head_raw = None
+        if head_fd is not None:
+            fcntl.flock(head_fd, fcntl.LOCK_SH)
+        try:
+            for file in log_family(log):
+                fd = _open_readonly(file.path)
+                if fd is not None:
+                    opened.append((file, fd, os.fstat(fd).st_size))
+            if head_fd is not None:
+                head_raw = os.pread(head_fd, HEAD_SIZE, 0)
+        finally:
+            if head_fd is not None:
+                fcntl.flock(head_fd, fcntl.LOCK_UN)
+        return [(file, _read_exactly(fd, size, file.path)) for file, fd, size in opened], head_raw
+    finally:
+        for _file, fd, _size in opened:
+            os.close(fd)
+        if head_fd is not None:
+            os.close(head_fd)
+
+
+def _open_readonly(path: str) -> int | None:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise AuditError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _read_exactly(fd: int, size: int, path: str) -> bytes:
+    chunks = []
+    offset = 0
+    while offset < size:  # bounded: each pass advances, or the file shrank (an error)
+        chunk = os.pread(fd, min(size - offset, 16 * 1024 * 1024), offset)
+        if not chunk:
+            raise ChainBroken(f"{path} shrank while being read: it was truncated")
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
