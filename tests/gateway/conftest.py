@@ -30,7 +30,8 @@ FIXTURE_SERVER = str(FIXTURES / "fixture_server.py")
 BAD_SERVER = str(FIXTURES / "bad_server.py")
 
 PYTHON = sys.executable
-FAST_GATEWAY = {"request_timeout": 2, "shutdown_grace": 0.5}
+FAST_GATEWAY = {"request_timeout": 20, "shutdown_grace": 0.5}
+"""request_timeout is generous: the machine may be loaded (the SDK fixture needs ~0.5 s CPU to start)."""
 FAST_RESTART = {"initial_delay": 0.05, "max_delay": 0.2, "max_restarts": 5}
 HANDSHAKE_VERSION = "2025-11-25"
 MODERN_VERSION = "2026-07-28"

@@ -1,0 +1,107 @@
+"""The audit log a real session leaves: one record per decision with the documented fields,
+hashes instead of values, a chain `mcpwarden log verify` accepts, also after kill -9."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from .conftest import (
+    PYTHON,
+    audit_records,
+    gateway_args,
+    gateway_env,
+    kill_leftovers,
+    raw_gateway,
+    sdk_client,
+    text_of,
+    tool_records,
+    write_policy,
+)
+
+pytestmark = pytest.mark.anyio
+
+SECRET_VALUE = "hunter2-mk-distinctive-VALUE-7f3a9c"
+"""Looks private to a human but matches no provider format, so no detection rule rewrites it."""
+CALL_FIELDS = {"event", "session", "principal", "server", "method", "tool", "arg_keys", "args_sha256",
+               "result_sha256", "verdict", "rule", "duration_ms"}
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def log_verify(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PYTHON, "-m", "mcpwarden", "log", "verify", str(path)],
+        capture_output=True, text=True, timeout=60, env=dict(os.environ),
+    )
+
+
+async def test_calls_are_recorded_with_hashes_and_never_values(tmp_path: Path) -> None:
+    args = gateway_args(write_policy(tmp_path, tools={"deny": ["write_*"]}), server="fx")
+    async with sdk_client(args, tmp_path, mode="legacy") as client:
+        await client.list_tools()
+        assert text_of(await client.call_tool("echo", {"text": SECRET_VALUE})) == SECRET_VALUE
+        assert text_of(await client.call_tool("echo", {"text": SECRET_VALUE})) == SECRET_VALUE
+        assert text_of(await client.call_tool("echo", {"text": "something else"})) == "something else"
+        with pytest.raises(MCPError):
+            await client.call_tool("write_note", {"text": SECRET_VALUE})
+
+    raw = (tmp_path / "audit.jsonl").read_bytes()
+    assert SECRET_VALUE.encode() not in raw, "an argument value was written to the audit log"
+    records = audit_records(tmp_path)
+
+    echoes = tool_records(records, "echo")
+    assert len(echoes) == 3, f"one record per call, got {len(echoes)}"
+    for record in echoes:
+        assert set(record) >= CALL_FIELDS, f"missing fields: {CALL_FIELDS - set(record)}"
+        assert record["event"] == "call" and record["method"] == "tools/call" and record["server"] == "fx"
+        assert record["arg_keys"] == ["text"]
+        assert HEX64.match(record["args_sha256"]) and HEX64.match(record["result_sha256"])
+        assert record["verdict"] == "pass" and record["rule"] is None
+        assert isinstance(record["duration_ms"], int | float) and record["duration_ms"] >= 0
+        assert record["principal"] and record["session"]
+    assert echoes[0]["args_sha256"] == echoes[1]["args_sha256"] != echoes[2]["args_sha256"]
+    assert echoes[0]["result_sha256"] == echoes[1]["result_sha256"] != echoes[2]["result_sha256"]
+
+    [denied] = tool_records(records, "write_note")
+    assert denied["verdict"] == "deny"
+    assert "deny" in denied["rule"] and denied["result_sha256"] is None
+    assert len({r["session"] for r in records if r.get("event") == "call"}) == 1
+
+    listed = [r for r in records if r.get("method") == "tools/list"]
+    assert listed and listed[0]["verdict"] in ("pass", "rewrite")
+
+    verified = log_verify(tmp_path / "audit.jsonl")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_log_verifies_after_kill_9_of_the_gateway(tmp_path: Path) -> None:
+    policy = write_policy(tmp_path)
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        for i in range(5):
+            assert gw.call_tool("echo", {"text": f"n{i}"})["result"]["content"][0]["text"] == f"n{i}"
+        child = int(gw.call_tool("pid")["result"]["content"][0]["text"])
+        records_before = len(tool_records(audit_records(tmp_path, want=7), "echo"))
+        os.kill(gw.pid, signal.SIGKILL)
+        gw.wait_exit(5)
+        kill_leftovers({child})
+    assert records_before == 5
+    verified = log_verify(tmp_path / "audit.jsonl")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+async def test_a_second_session_continues_the_chain(tmp_path: Path) -> None:
+    args = gateway_args(write_policy(tmp_path), server="fx")
+    for round_no in range(2):
+        async with sdk_client(args, tmp_path, mode="legacy") as client:
+            assert text_of(await client.call_tool("echo", {"text": f"r{round_no}"})) == f"r{round_no}"
+    records = audit_records(tmp_path)
+    assert len({r["session"] for r in records if r.get("event") == "call"}) == 2
+    verified = log_verify(tmp_path / "audit.jsonl")
+    assert verified.returncode == 0, verified.stdout + verified.stderr

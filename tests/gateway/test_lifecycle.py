@@ -1,0 +1,247 @@
+"""The upstream's life: crash (pending requests fail promptly, restart with backoff, audited,
+the handshake replayed), hang (request timeout), shutdown escalation, no orphans after the
+gateway exits or is killed, and upstream stderr on the gateway's stderr."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from mcpwarden.wire import codes
+
+from .conftest import (
+    FAST_GATEWAY,
+    MODERN_VERSION,
+    RawGateway,
+    audit_records,
+    bad_command,
+    gateway_args,
+    gateway_env,
+    kill_leftovers,
+    raw_gateway,
+    sdk_client,
+    text_of,
+    upstream_pid_of,
+    wait_gone,
+    write_policy,
+)
+
+pytestmark = pytest.mark.anyio
+
+BOTH_ERAS = pytest.mark.parametrize("mode", ["legacy", MODERN_VERSION])
+GRACE = FAST_GATEWAY["shutdown_grace"]
+HANG_TIMEOUT = 4.0
+"""Short enough for a quick test, long enough for the fixture to start on a loaded machine."""
+
+
+def through_gateway(tmp_path: Path, **policy: Any) -> list[str]:
+    return gateway_args(write_policy(tmp_path, **policy), server="fx")
+
+
+def text_content(response: dict[str, Any]) -> str:
+    assert "result" in response, f"expected a result, got {str(response)[:500]}"
+    return "".join(block.get("text", "") for block in response["result"]["content"])
+
+
+async def pid_of_upstream(client: Any) -> int:
+    return int(text_of(await client.call_tool("pid", {})))
+
+
+async def call_until_it_works(client: Any, tool: str, arguments: dict[str, Any], seconds: float = 15.0) -> Any:
+    """Retry while the gateway restarts the upstream; every failure must be UPSTREAM_UNAVAILABLE."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return await client.call_tool(tool, arguments)
+        except MCPError as exc:
+            assert exc.code == codes.UPSTREAM_UNAVAILABLE, f"unexpected error while restarting: {exc.code} {exc}"
+            if time.monotonic() > deadline:
+                raise
+            await anyio.sleep(0.1)
+
+
+# ------------------------------------------------------------------ crash and restart
+
+
+@BOTH_ERAS
+async def test_crash_fails_the_pending_call_then_restarts(tmp_path: Path, mode: str) -> None:
+    async with sdk_client(through_gateway(tmp_path), tmp_path, mode=mode) as client:
+        first_pid = await pid_of_upstream(client)
+        started = time.monotonic()
+        with pytest.raises(MCPError) as crashed:
+            with anyio.fail_after(10):
+                await client.call_tool("crash", {})
+        assert crashed.value.code == codes.UPSTREAM_UNAVAILABLE
+        assert time.monotonic() - started < 5, "the pending call must fail promptly, not at the request timeout"
+        assert wait_gone(first_pid, 5)
+
+        # In the handshake era this works only if the gateway replays initialize to the new child.
+        result = await call_until_it_works(client, "echo", {"text": "after restart"})
+        assert text_of(result) == "after restart"
+        second_pid = await pid_of_upstream(client)
+        assert second_pid != first_pid
+        assert (await client.call_tool("add", {"a": 20, "b": 22})).structured_content == {"result": 42}
+
+    upstream_events = [r for r in audit_records(tmp_path) if r.get("event") == "upstream"]
+    assert upstream_events, "the crash and restart must be in the audit log (event 'upstream')"
+
+
+def test_crash_fails_every_pending_request(tmp_path: Path) -> None:
+    with raw_gateway(through_gateway(tmp_path), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        slow_ids = [gw.new_id() for _ in range(3)]
+        for msg_id in slow_ids:
+            gw.send_json({"jsonrpc": "2.0", "id": msg_id, "method": "tools/call",
+                          "params": {"name": "slow", "arguments": {"seconds": 30, "steps": 1}}})
+        crash_id = gw.new_id()
+        time.sleep(0.3)
+        started = time.monotonic()
+        gw.send_json({"jsonrpc": "2.0", "id": crash_id, "method": "tools/call", "params": {"name": "crash"}})
+        errors = {}
+        for _ in range(4):
+            msg = gw.read_message(timeout=10)
+            errors[msg["id"]] = msg.get("error", {}).get("code")
+        assert errors == dict.fromkeys([*slow_ids, crash_id], codes.UPSTREAM_UNAVAILABLE)
+        assert time.monotonic() - started < 5
+
+
+async def test_restarts_stop_after_max_restarts(tmp_path: Path) -> None:
+    args = through_gateway(tmp_path, restart={"max_restarts": 1, "initial_delay": 0.05, "max_delay": 0.1})
+    async with sdk_client(args, tmp_path, mode="legacy") as client:
+        with pytest.raises(MCPError):
+            await client.call_tool("crash", {})
+        await call_until_it_works(client, "echo", {"text": "one restart"})
+        with pytest.raises(MCPError):
+            await client.call_tool("crash", {})
+        await anyio.sleep(1.0)
+        for _ in range(2):
+            started = time.monotonic()
+            with pytest.raises(MCPError) as refused:
+                with anyio.fail_after(10):
+                    await client.call_tool("echo", {"text": "no more restarts"})
+            assert refused.value.code == codes.UPSTREAM_UNAVAILABLE
+            assert time.monotonic() - started < 3, "a gateway that gave up must answer at once"
+
+
+def test_upstream_that_cannot_start_fails_closed(tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-such-server-binary")
+    args = gateway_args(write_policy(tmp_path, command=[missing]), server="fx")
+    with raw_gateway(args, gateway_env(tmp_path)) as gw:
+        msg_id = gw.new_id()
+        gw.send_json({"jsonrpc": "2.0", "id": msg_id, "method": "initialize",
+                      "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                                 "clientInfo": {"name": "raw", "version": "0"}}})
+        line = gw.no_line_within(10)
+        if line is not None:  # the gateway stayed up: it must answer with an error
+            msg = orjson.loads(line)
+            assert msg.get("id") == msg_id and msg.get("error", {}).get("code") == codes.UPSTREAM_UNAVAILABLE, msg
+        else:  # or it exits non-zero, naming the command
+            assert gw.wait_exit(10) not in (None, 0)
+        assert "no-such-server-binary" in gw.stderr
+
+
+# ------------------------------------------------------------------ hang
+
+
+@BOTH_ERAS
+async def test_hung_upstream_answers_timeout_and_session_continues(tmp_path: Path, mode: str) -> None:
+    args = through_gateway(tmp_path, gateway={"request_timeout": HANG_TIMEOUT})
+    async with sdk_client(args, tmp_path, mode=mode) as client:
+        started = time.monotonic()
+        with pytest.raises(MCPError) as timed_out:
+            with anyio.fail_after(15):
+                await client.call_tool("hang", {})
+        elapsed = time.monotonic() - started
+        assert timed_out.value.code == codes.UPSTREAM_TIMEOUT
+        assert "hang" in timed_out.value.message or "tools/call" in timed_out.value.message
+        assert HANG_TIMEOUT - 0.2 <= elapsed < HANG_TIMEOUT + 5
+        result = await call_until_it_works(client, "echo", {"text": "after hang"})
+        assert text_of(result) == "after hang"
+
+
+# ------------------------------------------------------------------ shutdown and orphans
+
+
+def test_closing_stdin_shuts_down_gateway_and_upstream(tmp_path: Path) -> None:
+    with raw_gateway(through_gateway(tmp_path), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        child = int(text_content(gw.call_tool("pid")))
+        try:
+            gw.close_stdin()
+            assert gw.wait_exit(10) == 0
+            assert wait_gone(child, 5)
+        finally:
+            kill_leftovers({child})
+
+
+def test_stubborn_upstream_gets_sigterm_then_sigkill(tmp_path: Path) -> None:
+    policy = write_policy(tmp_path, command=bad_command("--stubborn"))
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        child = int(text_content(gw.call_tool("pid")))
+        try:
+            started = time.monotonic()
+            gw.close_stdin()
+            code = gw.wait_exit(2 * GRACE + 8)
+            elapsed = time.monotonic() - started
+            assert code is not None, "the gateway must not wait forever for a stubborn child"
+            assert wait_gone(child, 3), "the child ignores SIGTERM and EOF: only SIGKILL ends it"
+            assert elapsed >= 2 * GRACE - 0.1, "stdin close and SIGTERM each get the grace period first"
+            assert elapsed < 2 * GRACE + 8
+        finally:
+            kill_leftovers({child})
+
+
+@pytest.mark.parametrize("upstream", ["fixture", "stubborn"])
+def test_kill_9_of_the_gateway_leaves_no_orphan(tmp_path: Path, upstream: str) -> None:
+    command = bad_command("--stubborn") if upstream == "stubborn" else None
+    policy = write_policy(tmp_path, command=command)
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        child = int(text_content(gw.call_tool("pid")))
+        assert child == upstream_pid_of(gw.pid)
+        try:
+            os.kill(gw.pid, signal.SIGKILL)
+            assert gw.wait_exit(5) == -signal.SIGKILL
+            assert wait_gone(child, 5), f"upstream pid {child} outlived the killed gateway"
+        finally:
+            kill_leftovers({child})
+
+
+def test_sigterm_to_the_gateway_stops_the_upstream(tmp_path: Path) -> None:
+    with raw_gateway(through_gateway(tmp_path), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        child = int(text_content(gw.call_tool("pid")))
+        try:
+            os.kill(gw.pid, signal.SIGTERM)
+            assert gw.wait_exit(2 * GRACE + 8) is not None
+            assert wait_gone(child, 5)
+        finally:
+            kill_leftovers({child})
+
+
+# ------------------------------------------------------------------ stderr and stdout
+
+
+def test_upstream_stderr_reaches_gateway_stderr_and_stdout_stays_protocol(tmp_path: Path) -> None:
+    with raw_gateway(through_gateway(tmp_path), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        assert text_content(gw.call_tool("stderr_line", {"text": "mk-stderr-line-9"})) == "written"
+        assert gw.wait_stderr("mk-stderr-line-9"), "upstream stderr must pass to the gateway's stderr"
+        check_only_protocol_on_stdout(gw)
+
+
+def check_only_protocol_on_stdout(gw: RawGateway) -> None:
+    assert text_content(gw.call_tool("echo", {"text": "x"})) == "x"
+    gw.close_stdin()
+    assert gw.wait_exit(10) is not None
+    line = gw.no_line_within(0.5)
+    assert line is None, f"unexpected output on stdout after the session: {line[:200]!r}"
