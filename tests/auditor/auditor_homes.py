@@ -136,13 +136,16 @@ def build_home(root: Path) -> dict[str, Path]:
         project / ".vscode" / "mcp.json",
         """{
   // workspace servers
-  "inputs": [{"type": "promptString", "id": "api-key", "description": "API key", "password": true}],
+  "inputs": [
+    {"type": "promptString", "id": "api-key", "description": "API key", "password": true},
+    {"type": "promptString", "id": "db-pass", "description": "Database password"}
+  ],
   "servers": {
     "fetch": {
       "type": "stdio",
       "command": "uvx",
       "args": ["mcp-server-fetch==2025.1.1"],
-      "env": {"API_KEY": "${input:api-key}", "OTHER_TOKEN": "${env:OTHER_TOKEN}"},
+      "env": {"API_KEY": "${input:api-key}", "OTHER_TOKEN": "${env:OTHER_TOKEN}", "DB_PASSWORD": "${input:db-pass}"},
       "envFile": "${workspaceFolder}/.env",
     },
   },

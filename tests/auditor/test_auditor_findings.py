@@ -53,6 +53,8 @@ def test_plaintext_secrets_named_never_shown(report: Report) -> None:
     env = pick(report.findings, "AUD020", ".env", "fetch")
     assert env.line == 2 and "SERVICE_API_KEY" in env.message
     pick(report.findings, "AUD021", "mcp.json", "fetch", key="OTHER_TOKEN")
+    prompt = pick(report.findings, "AUD022", "mcp.json", "fetch")
+    assert "db-pass" in prompt.message and prompt.key == "inputs[1]" and prompt.line == 5
     none_of([f for f in report.findings if f.key.endswith("API_KEY") and "input" in f.key], "AUD020")
     for finding in report.findings:
         for secret in (FAKE_GITHUB, FAKE_SLACK, FAKE_KEY):
@@ -90,7 +92,7 @@ def test_confirmations_off(report: Report) -> None:
     pick(report.findings, "AUD060", "~/.claude/settings.json", key="defaultMode")
     assert pick(report.findings, "AUD060", "~/.claude/settings.json", key="allow").severity == "high"
     pick(report.findings, "AUD060", "~/.claude/settings.json", key="skipDangerousModePermissionPrompt")
-    assert pick(report.findings, "AUD060", "repo/.claude/settings.json").severity == "low"  # mcp__github
+    assert pick(report.findings, "AUD060", "repo/.claude/settings.json", key="allow").severity == "low"  # mcp__github
     pick(report.findings, "AUD060", ".gemini/settings.json", key="trust")
     pick(report.findings, "AUD060", "config.toml", key="approval_policy")
     pick(report.findings, "AUD060", "config.toml", key="sandbox_mode")

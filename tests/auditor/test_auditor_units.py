@@ -259,3 +259,13 @@ def test_managed_lists_and_exclusive_file(tmp_path: Path) -> None:
     loads = {s.name: (s.loads, s.why) for s in report.inventory.servers}
     assert loads["corp"] == (False, "not in allowedMcpServers")  # managed servers pass the lists too
     assert loads["ok"][0] is False and "exclusive" in loads["ok"][1]
+
+
+def test_enable_all_project_servers(tmp_path: Path) -> None:
+    home, project = tmp_path / "h", tmp_path / "repo"
+    write_json(project / ".mcp.json", {"mcpServers": {"from-repo": {"command": "uvx", "args": ["x==1"]}}})
+    write_json(project / ".claude" / "settings.local.json", {"enableAllProjectMcpServers": True})
+    report = run_audit(Target(home=home, projects=[project], audit_log=tmp_path / "none.jsonl"))
+    assert pick(report.findings, "AUD060", "settings.local.json").severity == "medium"
+    server = next(s for s in report.inventory.servers if s.name == "from-repo")
+    assert server.loads and server.why == "approved by enableAllProjectMcpServers"

@@ -42,4 +42,8 @@ def run_audit(target: Target, clients: list[str] | None = None, baseline: Path |
     if baseline is not None:
         Baseline.load(baseline).apply(findings)
     findings.sort(key=lambda f: (f.client, f.path, f.server or "", -SEVERITY_ORDER[f.severity], f.line or 0, f.check))
+    from mcpwarden.auditor import secrets
+
+    if ctx.scanner.engine is None and secrets.ENGINE_PROBLEM:
+        inventory.notes.append(secrets.ENGINE_PROBLEM)
     return Report(inventory=inventory, findings=findings, engine="detect" if ctx.scanner.engine else "fallback")

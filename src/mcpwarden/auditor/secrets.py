@@ -68,19 +68,22 @@ def _looks_real(value: str) -> bool:
 
 _ENGINE: Any = None
 _ENGINE_LOADED = False
+ENGINE_PROBLEM: str | None = None  # why the engine could not be used; reports show it
 
 
 def _load_engine() -> Any:
-    """The detection engine, loaded once per process (loading compiles every rule)."""
-    global _ENGINE, _ENGINE_LOADED
+    """The detection engine, loaded once per process (loading compiles every rule). If it cannot
+    load, the fallback runs and the report says so, rather than the audit failing outright."""
+    global _ENGINE, _ENGINE_LOADED, ENGINE_PROBLEM
     if not _ENGINE_LOADED:
         _ENGINE_LOADED = True
         try:
             from mcpwarden.detect import Engine
 
             _ENGINE = Engine.load()
-        except ImportError:
+        except Exception as exc:
             _ENGINE = None
+            ENGINE_PROBLEM = f"detection engine unavailable ({type(exc).__name__}); fallback secret checks used"
     return _ENGINE
 
 

@@ -58,6 +58,15 @@ _CHECKS = [
         "it in the server's `secrets:` so it is audited.",
     ),
     CheckInfo(
+        "AUD022",
+        "secret-prompt-in-clear",
+        "low",
+        "A secret is prompted for without hiding it",
+        "A VS Code input that feeds a secret-named variable lacks `password: true`, so the secret is shown "
+        "while typed and may be kept in clear in the editor's state.",
+        'Add `"password": true` to the input.',
+    ),
+    CheckInfo(
         "AUD030",
         "unpinned-package",
         "medium",

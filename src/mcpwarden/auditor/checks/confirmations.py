@@ -57,6 +57,15 @@ def _claude(config: ConfigFile, ctx: Context) -> Iterator[Finding]:
             "skipDangerousModePermissionPrompt hides the warning before bypass mode",
             detail="skipDangerousModePermissionPrompt",
         )
+    if data.get("enableAllProjectMcpServers") is True:
+        yield ctx.finding(
+            "AUD060",
+            config,
+            ("enableAllProjectMcpServers",),
+            "enableAllProjectMcpServers starts every server a cloned repository's .mcp.json names, without asking",
+            severity="medium",
+            detail="enableAllProjectMcpServers",
+        )
     if data.get("bypassPermissionsModeAccepted") is True:
         yield ctx.finding(
             "AUD060",

@@ -3,6 +3,7 @@ secret-named variables forwarded from the environment. Messages name the key, ne
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -136,8 +137,37 @@ def _settings_env(config: ConfigFile, ctx: Context) -> Iterator[Finding]:
             )
 
 
+_INPUT = re.compile(r"\$\{input:([^}]+)\}")
+
+
+def _vscode_inputs(server: ServerEntry, ctx: Context) -> Iterator[Finding]:
+    """AUD022: ${input:id} feeding a secret-named variable from a promptString without password: true."""
+    inputs = server.file.data.get("inputs") if isinstance(server.file.data, dict) else None
+    if server.client != "vscode" or not isinstance(inputs, list):
+        return
+    by_id = {i.get("id"): (n, i) for n, i in enumerate(inputs) if isinstance(i, dict)}
+    for name, value in {**server.env, **server.headers}.items():
+        for input_id in _INPUT.findall(value):
+            index, spec = by_id.get(input_id, (None, None))
+            if (
+                spec
+                and is_secret_name(name)
+                and spec.get("type", "promptString") == "promptString"
+                and spec.get("password") is not True
+            ):
+                yield ctx.finding(
+                    "AUD022",
+                    server.file,
+                    ("inputs", index),
+                    f"input '{input_id}' feeds {name} of server '{server.name}' but is not a password prompt",
+                    server,
+                    detail=f"input:{input_id}",
+                )
+
+
 def check(inventory: Inventory, ctx: Context) -> Iterator[Finding]:
     for server in inventory.servers:
         yield from _server_secrets(server, ctx)
+        yield from _vscode_inputs(server, ctx)
     for config in inventory.files:
         yield from _settings_env(config, ctx)

@@ -31,6 +31,7 @@ def document(report: Report) -> dict[str, Any]:
         "schema": SCHEMA,
         "tool": {"name": "mcpwarden", "version": __version__},
         "engine": report.engine,
+        "notes": list(inv.notes),
         "summary": {
             "files": len(inv.files),
             "servers": len(inv.servers),

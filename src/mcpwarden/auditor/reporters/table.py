@@ -65,6 +65,8 @@ def render(report: Report, out: IO[str], color: bool | None = None, show_fixes: 
     if suppressed:
         parts.append(f"{suppressed} suppressed by the baseline")
     console.print(", ".join(parts))
+    for note in inv.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
     if show_fixes and report.active():
         console.print("\n[bold]How to fix[/bold]")
         for check in sorted({f.check for f in report.active()}):
