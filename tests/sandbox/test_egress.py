@@ -72,6 +72,16 @@ def test_address_refusal(address: str, refusal: str | None) -> None:
     assert address_refusal(ipaddress.ip_address(address)) == refusal
 
 
+def test_smuggling_host_names_are_hashed_in_the_audit_log() -> None:
+    from mcpwarden.sandbox.egress_proxy import loggable_host
+
+    assert loggable_host("api.example.com") == "api.example.com"
+    smuggled = "c2stbGl2ZS1zZWNyZXQtdG9rZW4tdmFsdWUtMTIzNDU2Nzg5MA.attacker.example"
+    logged = loggable_host(smuggled)
+    assert logged.startswith("sha256:") and logged.endswith(".attacker.example")
+    assert "c2stbGl2" not in logged
+
+
 def test_own_addresses_are_refused() -> None:
     own = frozenset({ipaddress.ip_address("203.0.113.7")})
     assert address_refusal(ipaddress.ip_address("203.0.113.7"), own) == "an address of this machine"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import ipaddress
 import socket
 from collections.abc import Callable
@@ -24,6 +25,8 @@ CONNECT_TIMEOUT = 10.0
 IDLE_TIMEOUT = 3600.0  # per direction; a quiet direction ends the tunnel after this
 MAX_CONNECTIONS = 128
 CHUNK = 64 * 1024
+MAX_LOGGED_HOST = 80
+MAX_LOGGED_LABEL = 32
 _HOP_HEADERS = (b"proxy-connection", b"proxy-authorization", b"connection", b"keep-alive")
 
 Audit = Callable[[dict[str, Any]], None]
@@ -82,7 +85,7 @@ class EgressProxy:
         return Verdict(True, "allowlisted"), addresses
 
     def _record(self, host: str, port: int, verdict: Verdict) -> None:
-        self.audit({"event": "egress", "server": self.server, "host": host[:253], "port": port,
+        self.audit({"event": "egress", "server": self.server, "host": loggable_host(host), "port": port,
                     "verdict": "allow" if verdict.allow else "deny", "reason": verdict.reason})
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -136,6 +139,17 @@ class EgressProxy:
             up_writer.close()
             with contextlib.suppress(Exception):
                 await up_writer.wait_closed()
+
+
+def loggable_host(host: str) -> str:
+    """The host as the audit log may hold it. A refused name can carry smuggled data (DNS-style
+    exfiltration: ``<secret>.attacker.example``), so long names or labels are logged as a hash
+    of the name plus its last two labels."""
+    labels = host.split(".")
+    if len(host) <= MAX_LOGGED_HOST and all(len(label) <= MAX_LOGGED_LABEL for label in labels):
+        return host
+    digest = hashlib.sha256(host.encode("utf-8", "replace")).hexdigest()[:16]
+    return f"sha256:{digest}." + ".".join(label[:MAX_LOGGED_LABEL] for label in labels[-2:])
 
 
 def _parse_target(method: bytes, target: bytes, version: bytes, header_block: bytes) -> tuple[str, int, bytes | None]:
