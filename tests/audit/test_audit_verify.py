@@ -262,7 +262,7 @@ def test_writer_recovers_a_torn_line_and_verify_accepts_it(write_log: WriteLog, 
     assert recovery["event"] == "recovery" and recovery["torn_line"] == 11 and recovery["torn_bytes"] == len(torn)
     report = verify_log(options.path, key=keyed, key_env=KEY_ENV)
     assert (report.records, report.last_seq, report.incomplete_at_end) == (12, 11, 0)
-    assert any("line 11: a record torn by a crash, recovered by seq 10" in note for note in report.notes)
+    assert any("line 11: a record torn by a crash or a full disk, recovered by seq 10" in note for note in report.notes)
 
 
 def test_recovery_record_cannot_hide_a_deleted_record(write_log: WriteLog, keyed: bytes | None) -> None:
@@ -291,3 +291,22 @@ def test_head_one_record_behind_is_accepted_two_is_not(write_log: WriteLog, keye
     with open(options.path, "ab") as handle:  # a record appended by something other than the writer
         handle.write(read_lines(options.path)[-1] + b"\n")
     broken(options, keyed, r"line 10 \(seq 8\): repeats the seq")
+
+
+def test_recovery_that_was_itself_torn_is_recovered(write_log: WriteLog, keyed: bytes | None) -> None:
+    """A crash (or a full disk) hit again while the recovery record was being written."""
+    options = write_log(5)
+    with open(options.path, "ab") as handle:
+        handle.write(b'{"v":1,"seq":5,"ts":"20')
+        handle.write(b'\n{"v":1,"seq":5,"ts":"2026-11-21T04:00:00.000Z","alg":"sh')
+    with AuditLog.open(options) as log:
+        log.append(tcall_record(6))
+    lines = read_lines(options.path)
+    recovery = load(lines[7])
+    assert (recovery["event"], recovery["torn_line"], recovery["torn_count"]) == ("recovery", 6, 2)
+    report = verify_log(options.path, key=keyed, key_env=KEY_ENV)
+    assert (report.records, report.last_seq, report.incomplete_at_end) == (7, 6, 0)
+    assert any("lines 6-7: a record torn" in note for note in report.notes)
+    lines[5] = lines[5] + b"x"  # the torn span no longer matches what the recovery names
+    write_lines(options.path, lines)
+    broken(options, keyed, r"line 6: not a valid audit record")

@@ -128,21 +128,19 @@ class _Verifier:
     def verify_file(self, file: LogFile, data: bytes, is_first_file: bool, is_last_file: bool) -> None:
         lines, torn_tail = split_lines(data)
         parsed = [self.parse(file, number, line) for number, line in enumerate(lines, 1)]
-        pending_torn: int | None = None
+        pending_torn: list[int] = []  # numbers of consecutive lines that are not records
         first_in_file = True
         for index, (line, record) in enumerate(zip(lines, parsed, strict=True)):
             number = index + 1
             if record is None:
-                if pending_torn is not None:
-                    raise ChainBroken(f"{file.name} line {pending_torn}: not a valid audit record")
-                pending_torn = number
+                pending_torn.append(number)
                 continue
             if self.chain is None:
                 self.chain = self.establish_chain(record)
             self.check_algorithm(record, self.chain)
-            if pending_torn is not None:
-                self.check_recovery(record, pending_torn, lines[pending_torn - 1])
-                pending_torn = None
+            if pending_torn:
+                self.check_recovery(record, pending_torn, b"\n".join(lines[n - 1] for n in pending_torn))
+                pending_torn = []
             elif record.event == "recovery":
                 raise ChainBroken(
                     f"{record.where()}: a recovery record, but line {record.obj.get('torn_line')} is not a torn record"
@@ -154,25 +152,29 @@ class _Verifier:
                 self.report.first_seq = record.seq
             self.report.records += 1
             first_in_file = False
-        if pending_torn is not None:
-            raise ChainBroken(f"{file.name} line {pending_torn}: not a valid audit record")
+        if pending_torn:
+            raise ChainBroken(f"{file.name} line {pending_torn[0]}: not a valid audit record")
         if torn_tail:
             if not is_last_file:
                 raise ChainBroken(f"{file.name} line {len(lines) + 1}: a rotated file ends in an incomplete record")
             self.report.incomplete_at_end = 1
         self.report.files.append(file.path)
 
-    def check_recovery(self, record: _Record, torn_number: int, torn_line: bytes) -> None:
+    def check_recovery(self, record: _Record, torn_numbers: list[int], torn_span: bytes) -> None:
+        """Lines that are not records are accepted only when the next record is a recovery that
+        names exactly them: first line number, count, length and SHA-256 of the bytes."""
         obj = record.obj
         if not (
             record.event == "recovery"
-            and obj.get("torn_line") == torn_number
-            and obj.get("torn_bytes") == len(torn_line)
-            and obj.get("torn_sha256") == sha256_hex(torn_line)
+            and obj.get("torn_line") == torn_numbers[0]
+            and obj.get("torn_count", 1) == len(torn_numbers)
+            and obj.get("torn_bytes") == len(torn_span)
+            and obj.get("torn_sha256") == sha256_hex(torn_span)
         ):
-            raise ChainBroken(f"{record.file.name} line {torn_number}: not a valid audit record")
+            raise ChainBroken(f"{record.file.name} line {torn_numbers[0]}: not a valid audit record")
+        lines = f"line {torn_numbers[0]}" if len(torn_numbers) == 1 else f"lines {torn_numbers[0]}-{torn_numbers[-1]}"
         self.report.notes.append(
-            f"{record.file.name} line {torn_number}: a record torn by a crash, recovered by seq {record.seq}"
+            f"{record.file.name} {lines}: a record torn by a crash or a full disk, recovered by seq {record.seq}"
         )
 
     def check_position(

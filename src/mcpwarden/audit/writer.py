@@ -30,6 +30,9 @@ from mcpwarden.errors import AuditError
 MAX_RECORD_BYTES = 1024 * 1024
 """A record is key names and digests; one this large means a payload slipped in."""
 MIN_KEY_BYTES = 16
+MAX_TAIL_BYTES = 4 * MAX_RECORD_BYTES
+"""A crash leaves at most one record and a few torn lines past the head's anchor."""
+MAX_TORN_LINES = 1000
 _OPEN_FLAGS = os.O_CLOEXEC | os.O_NOFOLLOW
 _DUMPS_OPTIONS = orjson.OPT_APPEND_NEWLINE
 
@@ -120,6 +123,9 @@ class AuditLog:
                 elif os.lseek(self._log_fd, 0, os.SEEK_END) != self._end:  # type: ignore[arg-type]
                     self._reconcile_tail()
                 self._write(record)
+            except BaseException:
+                self._head_raw = b""  # state may be half-updated: re-read it from disk next time
+                raise
             finally:
                 fcntl.flock(head_fd, fcntl.LOCK_UN)
 
@@ -180,8 +186,9 @@ class AuditLog:
         self._generation = generation
 
     def _reconcile_tail(self) -> None:
-        """The log does not end where the head says: adopt one record a crashed writer left
-        before updating the head, and terminate a torn line with a recovery record."""
+        """The log does not end where the head says. Adopt the one record a writer killed before
+        updating the head left behind; then name any torn lines (a crash or a short write, maybe
+        repeated while the disk stayed full) in one recovery record."""
         fd = self._log_fd
         size = os.lseek(fd, 0, os.SEEK_END)  # type: ignore[arg-type]
         if size < self._end:
@@ -189,56 +196,64 @@ class AuditLog:
                 f"audit log {self.path} is {size} bytes, but its head file says the last record (seq {self._seq}) "
                 f"ends at byte {self._end}: records were removed. Run `mcpwarden log verify`, then move the log aside"
             )
-        if size - self._end > 2 * MAX_RECORD_BYTES:
+        if size - self._end > MAX_TAIL_BYTES:
             raise AuditError(
-                f"audit log {self.path} has {size - self._end} bytes past the last record its head file anchors "
-                "(more than one record): it was appended to by something else, or the head file was replaced"
+                f"audit log {self.path} has {size - self._end} bytes past the last record its head file anchors: "
+                "it was appended to by something else, or the head file was replaced"
             )
-        tail = os.pread(fd, size - self._end, self._end)  # type: ignore[arg-type]
-        complete, torn = tail.split(b"\n"), b""
-        complete, torn = complete[:-1], complete[-1]
-        if len(complete) > 1:
+        pieces = os.pread(fd, size - self._end, self._end).split(b"\n")  # type: ignore[arg-type]
+        complete, torn = pieces[:-1], pieces[-1]
+        records = [line for line in complete if _parses_as_record(line)]
+        if len(records) > 1:
             raise AuditError(
-                f"audit log {self.path} has {len(complete)} records past the last one its head file anchors "
+                f"audit log {self.path} has {len(records)} records past the last one its head file anchors "
                 f"(seq {self._seq}); a crash leaves at most one. The head file was reset or the log appended to"
             )
-        if complete:
-            self._adopt(complete[0])
-        if torn:
-            self._recover_torn(torn)
+        if records:
+            if complete[0] is not records[0]:
+                raise AuditError(f"audit log {self.path}: a record follows torn lines past the head's anchor")
+            self._adopt(complete.pop(0))
+        if complete or torn:
+            self._recover_torn(complete, torn)
 
     def _adopt(self, line: bytes) -> None:
-        where = f"audit log {self.path} at byte {self._end}"
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise AuditError(f"{where}: a complete line past the head's anchor is not a record") from exc
+        obj = orjson.loads(line)
         if not (
-            isinstance(obj, dict)
-            and obj.get("v") == FORMAT_VERSION
-            and obj.get("seq") == self._seq + 1
+            obj.get("seq") == self._seq + 1
             and obj.get("prev") == self._hash
             and obj.get("alg") == self._chain.algorithm
+            and obj.get("kid") == self._chain.key_id
         ):
-            raise AuditError(f"{where}: the line past the head's anchor does not continue the chain")
+            raise AuditError(
+                f"audit log {self.path} at byte {self._end}: the record past the head's anchor does not continue "
+                "the chain"
+            )
         self._seq, self._hash = self._seq + 1, self._chain.digest(line)
         self._end += len(line) + 1
         self._write_head()
 
-    def _recover_torn(self, torn: bytes) -> None:
-        torn_start = self._end
-        before = os.pread(self._log_fd, torn_start, 0) if torn_start else b""  # type: ignore[arg-type]
+    def _recover_torn(self, terminated: list[bytes], torn: bytes) -> None:
+        lines = [*terminated, torn] if torn else terminated
+        if len(lines) > MAX_TORN_LINES:
+            raise AuditError(f"audit log {self.path}: {len(lines)} torn lines past the head's anchor; refusing")
+        span = b"\n".join(lines)
+        before = os.pread(self._log_fd, self._end, 0) if self._end else b""  # type: ignore[arg-type]
         recovery = {
             "event": "recovery",
             "torn_line": before.count(b"\n") + 1,
-            "torn_bytes": len(torn),
-            "torn_sha256": sha256_hex(torn),
-            "reason": "the previous writer stopped in the middle of a record (crash or disk full)",
+            "torn_count": len(lines),
+            "torn_bytes": len(span),
+            "torn_sha256": sha256_hex(span),
+            "reason": "the previous write stopped in the middle of a record (crash or disk full)",
         }
-        # The newline that ends the torn line goes out in the same write as the recovery record,
-        # so a crash here leaves a torn line again rather than an unexplained one.
-        self._end = torn_start + len(torn)
-        self._write(recovery, allow_rotate=False, prefix=b"\n")
+        # The newline that ends a torn line goes out in the same write as the recovery record, so
+        # a crash or short write here only adds one more torn line for the next recovery to name.
+        if torn:
+            self._end += len(span)
+            self._write(recovery, allow_rotate=False, prefix=b"\n")
+        else:  # every torn line is already terminated
+            self._end += len(span) + 1
+            self._write(recovery, allow_rotate=False)
 
     def _timestamp(self) -> bytes:
         now = time.time()
@@ -359,6 +374,14 @@ def _lock_file(fd: int, where: str) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX)
     except OSError as exc:
         raise AuditError(f"cannot lock the audit head file {where}: {exc.strerror or exc}") from exc
+
+
+def _parses_as_record(line: bytes) -> bool:
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(obj, dict) and "v" in obj
 
 
 def _describe(state: HeadState) -> str:
