@@ -312,3 +312,13 @@ def test_two_processes_append_to_one_log(
     assert seen == {"a": list(range(count)), "b": list(range(count))}
     switches = sum(1 for before, after in itertools.pairwise(order) if before != after)
     assert switches > 10, "the two writers did not run at the same time; the test proves nothing"
+
+
+def test_existing_file_that_is_not_an_audit_log_is_refused(options: AuditOptions) -> None:
+    os.makedirs(os.path.dirname(options.path))
+    with open(options.path, "wb") as handle:
+        handle.write(b"some other file\nthat happens to be here\n")
+    with pytest.raises(AuditError, match="is not an mcpwarden audit log"):
+        AuditLog.open(options)
+    with open(options.path, "rb") as handle:
+        assert handle.read() == b"some other file\nthat happens to be here\n"

@@ -33,6 +33,7 @@ MIN_KEY_BYTES = 16
 MAX_TAIL_BYTES = 4 * MAX_RECORD_BYTES
 """A crash leaves at most one record and a few torn lines past the head's anchor."""
 MAX_TORN_LINES = 1000
+_RECORD_START = b'{"v":'
 _OPEN_FLAGS = os.O_CLOEXEC | os.O_NOFOLLOW
 _DUMPS_OPTIONS = orjson.OPT_APPEND_NEWLINE
 
@@ -49,7 +50,8 @@ class AuditLog:
         self._log_fd: int | None = None
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        self._head_raw = b""
+        self._head_raw: bytes | None = None
+        """The head as this writer last read or wrote it; None forces a re-read."""
         self._seq = -1
         self._hash = GENESIS
         self._end = 0
@@ -123,8 +125,11 @@ class AuditLog:
                 elif os.lseek(self._log_fd, 0, os.SEEK_END) != self._end:  # type: ignore[arg-type]
                     self._reconcile_tail()
                 self._write(record)
+            except OSError as exc:
+                self._head_raw = None
+                raise AuditError(f"cannot append to the audit log {self.path}: {exc.strerror or exc}") from exc
             except BaseException:
-                self._head_raw = b""  # state may be half-updated: re-read it from disk next time
+                self._head_raw = None  # state may be half-updated: re-read it from disk next time
                 raise
             finally:
                 fcntl.flock(head_fd, fcntl.LOCK_UN)
@@ -208,6 +213,12 @@ class AuditLog:
             raise AuditError(
                 f"audit log {self.path} has {len(records)} records past the last one its head file anchors "
                 f"(seq {self._seq}); a crash leaves at most one. The head file was reset or the log appended to"
+            )
+        torn_lines = [line for line in complete if line not in records] + ([torn] if torn else [])
+        if not all(line[:5] == _RECORD_START[: len(line)] for line in torn_lines):
+            raise AuditError(
+                f"audit log {self.path} holds bytes past the last record its head file anchors that no writer "
+                "wrote: it is not an mcpwarden audit log, or it was appended to by something else"
             )
         if records:
             if complete[0] is not records[0]:
@@ -322,7 +333,7 @@ class AuditLog:
         try:
             self._complete_rotation()
         except BaseException:
-            self._head_raw = b""  # the next append re-reads the head and retries
+            self._head_raw = None  # the next append re-reads the head and retries
             raise
 
     def _complete_rotation(self) -> None:
