@@ -22,7 +22,14 @@ from mcpwarden.audit.options import AuditOptions
 from mcpwarden.guards.dlp_options import DetectionOptions
 from mcpwarden.guards.tools import ToolsOptions
 from mcpwarden.policy.base import StrictModel
-from mcpwarden.sandbox.options import EnvOptions, FilesystemOptions, LimitsOptions, NetworkSetting, Protection
+from mcpwarden.sandbox.options import (
+    EnvOptions,
+    FilesystemOptions,
+    LimitsOptions,
+    NetworkSetting,
+    Protection,
+    SecretRef,
+)
 
 Mode = Literal["enforce", "monitor"]
 
@@ -54,7 +61,9 @@ class ServerSettings(StrictModel):
     filesystem: FilesystemOptions | None = None
     network: NetworkSetting | None = None
     env: EnvOptions | None = None
-    secrets: dict[str, str] = Field(default_factory=dict, description='NAME: "env:VAR" | "file:PATH" | ...')
+    secrets: dict[str, SecretRef] = Field(
+        default_factory=dict, description='NAME: "env:VAR" | "file:PATH" | "keyring:service/name" | "vault:path#key"'
+    )
     limits: LimitsOptions | None = None
     require: list[Protection] = Field(default_factory=list)
     allow_degraded: bool = False
