@@ -388,6 +388,38 @@ EXAMPLE_NEGATIVES = [
 ]
 
 
+CONFIG_NEGATIVES = [
+    "token_url: https://auth.corp.dev/oauth/token",
+    "token_expires_at: 2026-11-21T04:22:13Z",
+    'password_changed_at: "2026-01-02 10:11:12"',
+    "api_key_version: v2.14.3",
+    "secret_rotation_days: 90",
+    '"prompt_tokens": 1234, "completion_tokens": 532, "total_tokens": 1766',
+    "max_tokens=4096",
+    "secretName: payments-db-credentials",
+    "secret_key = var.secret_key",
+    "apiKey: config.apiKey",
+    "const password = await bcrypt.hash(plain, 12);",
+    'api_key_header_name = "X-Api-Key"',
+    'tokenizer: "cl100k_base"',
+    "token_endpoint_auth_method: client_secret_basic",
+    "password_reset_email: security@corp.dev",
+    "access_key_id_ssm_path: /prod/app/aws/access_key_id",
+    "secret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf",
+    "token_type: Bearer",
+    "password_hash_algorithm: argon2id",
+    "client_secret_expires_at: 0",
+    "api_key_prefix: sk_live_",
+    "credentials_file: ~/.aws/credentials",
+    "WEBHOOK_SECRET_HEADER=X-Hub-Signature-256",
+    "JWT_SECRET_KEY_FILE=/run/secrets/jwt",
+    '"secret": "{{ .Values.secret }}",',
+    "password: !vault |",
+    "auth_token_ttl: 3600s",
+    'csrf_token: "{% csrf_token %}"',
+]
+
+
 class Builder:
     def __init__(self, seed: int = SEED) -> None:
         self.r = Rand(seed)
@@ -842,7 +874,25 @@ class Builder:
             doc.add("twilio:")
             self.positive(doc, f"  auth_token: {r.hex(32)}", "messaging", "twilio-auth-token")
 
+    def app_config(self) -> None:
+        """Config keys that name secrets but hold URLs, dates, counts, paths, ARNs or templates."""
+        doc = self.doc("app_config.yaml")
+        positives = [
+            "generic-password",
+            "generic-secret",
+            "generic-api-key",
+            "generic-token",
+            "sendgrid",
+            "stripe-webhook",
+        ]
+        for i, text in enumerate(CONFIG_NEGATIVES * 2):
+            self.negative(doc, text, "generic")
+            if i % 6 == 5:
+                family, rule, env, value = self.secret(positives[(i // 6) % len(positives)])
+                self.positive(doc, f"{env.lower()}: {value}", family, rule)
+
     def build(self) -> None:
+        self.app_config()
         self.hard_negatives()
         self.more_positives()
         self.env_file()
