@@ -310,3 +310,26 @@ def test_recovery_that_was_itself_torn_is_recovered(write_log: WriteLog, keyed: 
     lines[5] = lines[5] + b"x"  # the torn span no longer matches what the recovery names
     write_lines(options.path, lines)
     broken(options, keyed, r"line 6: not a valid audit record")
+
+
+def test_record_missing_only_its_newline_is_completed(write_log: WriteLog, keyed: bytes | None) -> None:
+    options = write_log(4)
+    head = options.path + ".head"
+    with open(head, "rb") as handle:
+        before = handle.read()
+    with AuditLog.open(options) as log:
+        log.append(tcall_record(4))
+    lines = read_lines(options.path)
+    # The write stopped just before the final newline, so the head was never updated.
+    with open(options.path, "wb") as handle:
+        handle.write(b"".join(line + b"\n" for line in lines[:-1]) + lines[-1])
+    with open(head, "wb") as handle:
+        handle.write(before)
+    report = verify_log(options.path, key=keyed, key_env=KEY_ENV)
+    assert (report.records, report.incomplete_at_end, report.head) == (4, 1, "matches")
+    with AuditLog.open(options) as log:
+        assert log.last_seq == 4  # adopted, not replaced by a recovery record
+        log.append(tcall_record(5))
+    report = verify_log(options.path, key=keyed, key_env=KEY_ENV)
+    assert (report.records, report.incomplete_at_end, report.head) == (6, 0, "matches")
+    assert not any("torn" in note for note in report.notes)

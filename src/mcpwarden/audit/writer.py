@@ -208,6 +208,9 @@ class AuditLog:
             )
         pieces = os.pread(fd, size - self._end, self._end).split(b"\n")  # type: ignore[arg-type]
         complete, torn = pieces[:-1], pieces[-1]
+        if torn and _parses_as_record(torn):  # whole record written, only its newline missing
+            self._write_raw(b"\n")
+            complete, torn = [*complete, torn], b""
         records = [line for line in complete if _parses_as_record(line)]
         if len(records) > 1:
             raise AuditError(
