@@ -75,7 +75,7 @@ def _explicit(path: Path) -> Discovered:
     if client == "claude-code" and scope == "user" and isinstance(config.data, dict):
         projects = config.data.get("projects")
         if isinstance(projects, dict):
-            for project in list(projects)[:500]:
+            for project in projects:
                 out.servers += entries(config, ("projects", project, "mcpServers"), scope="local")
     return out
 

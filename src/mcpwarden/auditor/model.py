@@ -33,11 +33,33 @@ class ConfigFile:
     error: str | None = None
     project: Path | None = None
     _lines: dict[KeyPath, int] | None = field(default=None, repr=False)
+    _index: Any = field(default=None, repr=False)
+
+    def json_index(self) -> Any:
+        from mcpwarden.auditor.jsonc import JsonIndex
+
+        if self._index is None:
+            self._index = JsonIndex(self.text or "")
+        return self._index
+
+    def _json_line(self, key: KeyPath) -> int:
+        if self._lines is None:
+            self._lines = {}
+        while key:
+            if key not in self._lines:
+                found = self.json_index().find(key)
+                self._lines[key] = found[0] if found else 0
+            if self._lines[key]:
+                return self._lines[key]
+            key = key[:-1]
+        return 1
 
     def line_of(self, key: KeyPath) -> int | None:
         """1-based line where ``key`` (or its nearest parent) is written."""
         if self.text is None:
             return None
+        if self.kind == "json":
+            return self._json_line(key)
         if self._lines is None:
             from mcpwarden.auditor.linemap import key_lines
 

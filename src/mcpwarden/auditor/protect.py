@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from mcpwarden.auditor import rewrite
+from mcpwarden.auditor import jsonc, rewrite
 from mcpwarden.auditor.files import read_text
 from mcpwarden.auditor.model import Inventory, ServerEntry
 from mcpwarden.auditor.presets import server_preset
@@ -145,6 +145,7 @@ def plan_protect(inventory: Inventory, clients: list[str] | None, executable: st
         assert config.text is not None
         policy = policy_dir / f"{config.client}.yaml"
         edits: list[rewrite.Edit] = []
+        index = jsonc.JsonIndex(config.text) if config.kind != "toml" else None
         for server in servers:
             command, args = _wrapped_entry(server, policy, executable)
             try:
@@ -156,7 +157,7 @@ def plan_protect(inventory: Inventory, clients: list[str] | None, executable: st
                     new_entry = dict(server.raw)
                     new_entry["command"] = command
                     new_entry["args"] = args
-                    edits.append(rewrite.json_entry_edit(config.text, server.key, new_entry, server.name))
+                    edits.append(rewrite.json_entry_edit(config.text, server.key, new_entry, server.name, index))
             except rewrite.RewriteError as exc:
                 plan.failed.append(f"{server.label}: cannot rewrite safely: {exc}")
         if not edits:

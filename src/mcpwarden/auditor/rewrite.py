@@ -39,15 +39,21 @@ def _line_indent(text: str, offset: int) -> str:
     return prefix[: len(prefix) - len(prefix.lstrip(" \t"))]
 
 
-def json_entry_edit(text: str, key: KeyPath, new_entry: dict[str, Any], server: str) -> Edit:
+def json_entry_edit(
+    text: str, key: KeyPath, new_entry: dict[str, Any], server: str, index: jsonc.JsonIndex | None = None
+) -> Edit:
     """Replace the JSON/JSONC object at ``key`` with ``new_entry``, in the file's own indentation."""
-    try:
-        parsed = jsonc.parse(text, comments=True)
-    except jsonc.JsoncError as exc:
-        raise RewriteError(f"cannot parse: {exc}") from None
-    if key not in parsed.spans:
-        raise RewriteError(f"entry {'.'.join(map(str, key))} not found")
-    start, end = parsed.spans[key]
+    found = (index or jsonc.JsonIndex(text)).find(key)  # fast path: strict JSON
+    if found is not None:
+        _line, start, end = found
+    else:
+        try:
+            parsed = jsonc.parse(text, comments=True)
+        except jsonc.JsoncError as exc:
+            raise RewriteError(f"cannot parse: {exc}") from None
+        if key not in parsed.spans:
+            raise RewriteError(f"entry {'.'.join(map(str, key))} not found")
+        start, end = parsed.spans[key]
     original = text[start:end]
     if "\n" not in original:
         replacement = json.dumps(new_entry, ensure_ascii=False)

@@ -19,6 +19,7 @@ from mcpwarden.auditor.model import ConfigFile, ServerEntry
 from mcpwarden.auditor.target import Target
 
 CLIENT = "claude-code"
+MAX_PROJECT_ENTRIES = 50_000  # every entry is read: a project map cut short would hide servers
 MANAGED_DIRS = (
     ("etc", "claude-code"),
     ("Library", "Application Support", "ClaudeCode"),
@@ -179,7 +180,7 @@ def discover(target: Target) -> Discovered:
         out.servers += entries(user, ("mcpServers",))
         projects = get_path(user.data, ("projects",))
         if isinstance(projects, dict):
-            for project_path, project_data in list(projects.items())[:500]:
+            for project_path, project_data in list(projects.items())[:MAX_PROJECT_ENTRIES]:
                 if not isinstance(project_data, dict):
                     continue
                 local = entries(user, ("projects", project_path, "mcpServers"), scope="local")
