@@ -322,3 +322,27 @@ def test_existing_file_that_is_not_an_audit_log_is_refused(options: AuditOptions
         AuditLog.open(options)
     with open(options.path, "rb") as handle:
         assert handle.read() == b"some other file\nthat happens to be here\n"
+
+
+def test_threads_share_one_writer(options: AuditOptions) -> None:
+    import threading
+
+    log = AuditLog.open(options)
+    errors: list[BaseException] = []
+
+    def work(name: str) -> None:
+        try:
+            for i in range(500):
+                log.append(tcall_record(i, thread=name))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(f"t{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    log.close()
+    assert not errors and not any(thread.is_alive() for thread in threads)
+    report = verify_log(options.path)
+    assert (report.records, report.last_seq) == (2000, 1999)
