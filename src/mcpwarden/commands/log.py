@@ -23,6 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         description="Verify audit logs. Each FILE may be a log, one of its rotated files, or a directory of logs.",
     )
     _add_source_arguments(verify)
+    verify.add_argument("--key-env", help="environment variable holding the HMAC key (default: the policy's)")
     verify.add_argument(
         "--no-head",
         action="store_true",
@@ -42,8 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="*", metavar="FILE", help="audit logs or directories (default: the policy's)")
-    parser.add_argument("--policy", help="take the log path and key variable from this policy file")
-    parser.add_argument("--key-env", help="environment variable holding the HMAC key (default MCPWARDEN_AUDIT_KEY)")
+    parser.add_argument("--policy", help="take the log path (and key variable) from this policy file")
 
 
 def _sources(args: argparse.Namespace) -> tuple[list[str], str]:
@@ -56,7 +56,7 @@ def _sources(args: argparse.Namespace) -> tuple[list[str], str]:
         options = load_policy(args.policy).audit
     else:
         options = AuditOptions()
-    key_env = args.key_env or options.hmac_key_env
+    key_env = getattr(args, "key_env", None) or options.hmac_key_env
     return logs_in(args.files or [options.path]), key_env
 
 
