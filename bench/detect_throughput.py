@@ -6,8 +6,10 @@
 Generates (in memory, seeded) source code, application and access logs, JSON API responses
 and lockfiles (with base64 integrity hashes), and English prose, with a few synthetic
 secrets and PII sprinkled in; scans every document with ``Engine.load()`` (all rule files
-present at run time) and prints end-to-end MB/s on one core, plus the time to scan and
-redact a 1 MB tool result (scan_json + redact_json). Targets: >= 150 MB/s; <= 10 ms.
+present at run time) and prints end-to-end MB/s on one core (bytes per CPU second of this
+process, so other load on the machine does not skew it; wall time is printed too), plus the
+CPU time to scan and redact a 1 MB tool result (scan_json + redact_json). Targets:
+>= 150 MB/s; <= 10 ms.
 """
 
 from __future__ import annotations
@@ -238,26 +240,29 @@ def main(argv: list[str] | None = None) -> int:
         prof = cProfile.Profile()
         prof.enable()
     findings = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for doc in docs:
         findings += len(engine.scan_text(doc))
-    elapsed = time.perf_counter() - t0
+    wall, elapsed = time.perf_counter() - t0, time.process_time() - c0
     if args.profile:
         prof.disable()
         pstats.Stats(prof).sort_stats("tottime").print_stats(15)
-    print(f"scan_text: {size / 1e6 / elapsed:.1f} MB/s ({elapsed:.2f} s, {findings} findings)  target >= 150 MB/s")
+    print(
+        f"scan_text: {size / 1e6 / elapsed:.1f} MB/s per CPU second ({elapsed:.2f} s CPU, {wall:.2f} s wall, "
+        f"{findings} findings)  target >= 150 MB/s"
+    )
 
     rng = random.Random(args.seed + 1)
     result = tool_result(rng, 1_000_000)
     redactor = Redactor()
     times = []
     for _ in range(15):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         found = engine.scan_json(result)
         redactor.redact_json(result, found)
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     print(
-        f"1 MB tool result scan+redact: median {statistics.median(times) * 1000:.1f} ms, "
+        f"1 MB tool result scan+redact: median {statistics.median(times) * 1000:.1f} ms CPU, "
         f"min {min(times) * 1000:.1f} ms ({len(found)} findings)  target <= 10 ms"
     )
     return 0

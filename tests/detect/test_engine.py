@@ -72,7 +72,9 @@ def test_hyperscan_and_python_gates_give_the_same_findings() -> None:
     assert len(found) > 50
     assert keyset(found) == keyset(slow.scan_text(text))
     data = text.encode()
-    assert fast._gate.hits(data) and sorted(fast._gate.hits(data)) == sorted(slow._gate.hits(data))
+    present, _ = fast._gate.presence(data)
+    lowered = data.lower()
+    assert sorted(present) == [i for i, kw in enumerate(fast._keywords) if kw in lowered]
 
 
 def test_re_and_re2_confirmation_agree() -> None:

@@ -33,8 +33,8 @@ MAX_DEPTH = 2
 _B64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
 _B64_MAP = bytes(0x41 if i in _B64_CHARS else 0x20 for i in range(256))
 _B64_NEEDLE = b"A" * MIN_BASE64
-_RUN_END = re.compile(rb"A*")
 _DIGITS = b"0123456789"
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
 _B64_TEXT_LEAD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
 """The first character of each base64 quad encodes a byte's top six bits: below 0x80 (ASCII
 text) it is one of these."""
@@ -76,37 +76,48 @@ def _decode_base64(token: bytes) -> bytes | None:
         return None
 
 
-def _mostly(leads: bytes, allowed: bytes) -> bool:
-    """At least 90% of ``leads`` are in ``allowed``."""
-    return len(leads.translate(None, allowed)) * 10 <= len(leads)
-
-
 def _base64_and_hex(buf: bytes, budget: list[int]) -> Iterator[tuple[int, int, str, bytes]]:
+    # Hot loop: every run of 24+ base64 characters passes here (hashes and ids fill logs), so
+    # the shape checks are inlined C-speed byte operations before anything is decoded: text
+    # encodes to a recognisable pattern (see _B64_TEXT_LEAD and _HEX_TEXT_HIGH).
     mapped = buf.translate(_B64_MAP)
     size = len(buf)
-    find, run_end = mapped.find, _RUN_END.match
+    find = mapped.find
     pos = find(_B64_NEEDLE)
-    while pos >= 0 and budget[0] > 0 and budget[1] > 0:
-        stop = end = run_end(mapped, pos).end()
-        budget[0] -= 1
-        while stop < size and stop - end < 2 and buf[stop] == 0x3D:  # '=' padding
-            stop += 1
+    candidates = 0
+    while pos >= 0:
+        stop = find(b" ", pos)
+        if stop < 0:
+            stop = size
+        if stop < size and buf[stop] == 0x3D:  # '=' padding
+            stop += 2 if stop + 1 < size and buf[stop + 1] == 0x3D else 1
         token = buf[pos:stop]
-        # Cheap shape checks first (C speed): text encodes to a recognisable pattern, so the
-        # long identifiers, paths and binary hashes that fill real files are never decoded.
+        n = len(token)
+        candidates += 1
         decoded: bytes | None = None
         encoding = "base64"
-        if len(token) > MAX_TOKEN or len(token.translate(None, _DIGITS)) == len(token):
+        if n > MAX_TOKEN:
             pass
-        elif len(token) >= MIN_HEX and len(token) % 2 == 0 and _HEX.fullmatch(token):
-            if _mostly(token[0::2], _HEX_TEXT_HIGH):
-                decoded, encoding = binascii.unhexlify(token), "hex"
-        elif _mostly(token[0::4], _B64_TEXT_LEAD):
-            decoded = _decode_base64(token)
+        elif not token.translate(None, _HEX_DIGITS):
+            if n >= MIN_HEX and not n & 1:
+                highs = token[0::2]
+                if len(highs.translate(None, _HEX_TEXT_HIGH)) * 10 <= len(highs):
+                    decoded, encoding = binascii.unhexlify(token), "hex"
+        else:
+            leads = token[0::4]
+            if len(leads.translate(None, _B64_TEXT_LEAD)) * 10 <= len(leads) and len(
+                token.translate(None, _DIGITS)
+            ) < n:
+                decoded = _decode_base64(token)
         if decoded is not None and _texty(decoded):
             budget[1] -= len(decoded)
             yield pos, stop, encoding, decoded
+            if budget[1] <= 0:
+                break
+        if candidates >= budget[0]:
+            break
         pos = find(_B64_NEEDLE, stop)
+    budget[0] -= candidates
 
 
 def _percent(buf: bytes, budget: list[int]) -> Iterator[tuple[int, int, str, bytes]]:

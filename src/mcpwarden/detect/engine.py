@@ -39,7 +39,7 @@ from mcpwarden.detect.finding import TIER_RANK, Finding
 from mcpwarden.detect.fingerprint import Fingerprinter
 from mcpwarden.detect.honeytoken import HoneyToken
 from mcpwarden.detect.placeholders import is_placeholder
-from mcpwarden.detect.prefilter import make_gate
+from mcpwarden.detect.prefilter import find_all, make_gate
 from mcpwarden.detect.rule import Rule
 from mcpwarden.errors import DetectError
 
@@ -52,7 +52,7 @@ REGEX_ENV = "MCPWARDEN_DETECT_REGEX"
 """``re``, ``re2`` or ``hybrid``: overrides the engine's default regex engine (for tests)."""
 
 MERGE_CAP = 4096
-"""Overlapping windows merge up to this length, so dense keyword regions stay in short windows."""
+"""Keyword hits are grouped in blocks of this many bytes; each block's hits share one window."""
 
 LARGE_WINDOW = 4096
 """In ``hybrid`` mode, windows longer than this run on RE2 (linear time; about 10 us per call
@@ -70,7 +70,10 @@ class _Compiled:
     large: Any
     """The RE2 form used for long windows in hybrid mode, else the same as ``regex``."""
     group: int
-    width: int
+    before: int
+    """How far before a keyword hit a match may start."""
+    after: int
+    """How far after a keyword hit's end a match may end."""
     allow: tuple[re.Pattern[str], ...]
     stopwords: tuple[str, ...]
     validator: validators.Validator | None
@@ -150,8 +153,11 @@ class Engine:
         for index, value in enumerate(self._honey_values):
             self._kw_honey[slot(value.lower())].append(index)
         self._kw_lengths = [len(k) for k in keywords]
-        self._gate = make_gate(list(keywords), gate)
+        self._keywords = list(keywords)
+        probes = [(i, r.regex) for i, r in enumerate(self.rules) if r.tier == "generic"]
+        self._gate = make_gate(self._keywords, probes, gate)
         self.gate_kind = self._gate.kind
+        self._probed = self._gate.probed
 
     @classmethod
     def load(
@@ -187,7 +193,8 @@ class Engine:
             regex=_compile_regex(rule.regex, "re2" if self.regex_engine == "re2" else "re"),
             large=_compile_regex(rule.regex, "re" if self.regex_engine == "re" else "re2"),
             group=rule.secret_group,
-            width=rule.max_width,
+            before=rule.max_width if rule.keyword_inside else rule.max_width + KEYWORD_REACH,
+            after=rule.max_width + 1 if rule.keyword_inside else rule.max_width + KEYWORD_REACH,
             allow=tuple(re.compile(p) for p in rule.allow_regexes),
             stopwords=rule.stopwords,
             validator=validators.VALIDATORS[rule.validator] if rule.validator else None,
@@ -261,23 +268,47 @@ class Engine:
         return _resolve(hits)
 
     def _confirm(self, data: bytes, bounds: list[int] | None) -> list[RawHit]:
-        gate_hits = self._gate.hits(data)
-        if not gate_hits:
+        present, matchable = self._gate.presence(data)
+        if present is not None and not present:
             return []
+        kw_rules, kw_honey, kw_len, probed = self._kw_rules, self._kw_honey, self._kw_lengths, self._probed
+        lowered = data.lower()
+        size = len(data)
+        gate_hits: list[tuple[int, int]] = []
+        for kw in range(len(self._keywords)) if present is None else present:
+            if matchable is None or kw_honey[kw] or any(r not in probed for r in kw_rules[kw]):
+                find_all(lowered, self._keywords[kw], kw, gate_hits)
+                continue
+            # The keyword gates probed rules only: look for it only in the blocks whose
+            # window can hold a match end that Vectorscan reported.
+            blocks: set[int] = set()
+            for rule in kw_rules[kw]:
+                ends = matchable.get(rule)
+                if ends:
+                    compiled = self._compiled[rule]
+                    blocks.update(_blocks_near(ends, compiled.before, compiled.after))
+            for block in sorted(blocks):
+                lo = block * MERGE_CAP
+                find_all(lowered, self._keywords[kw], kw, gate_hits, lo, min(size, lo + MERGE_CAP + kw_len[kw] - 1))
         out: list[RawHit] = []
         per_rule: dict[int, list[tuple[int, int]]] = {}
-        kw_rules, kw_honey, kw_len = self._kw_rules, self._kw_honey, self._kw_lengths
         for kw, start in gate_hits:
             end = start + kw_len[kw]
             for index in kw_rules[kw]:
+                if matchable is not None and index in probed and index not in matchable:
+                    continue
                 per_rule.setdefault(index, []).append((start, end))
             for index in kw_honey[kw]:
                 self._honey(data, start, index, out)
-        size = len(data)
         for index, spans in per_rule.items():
             compiled = self._compiled[index]
-            for lo, hi in _windows(spans, compiled.width, size, bounds):
-                self._run(compiled, data, lo, hi, out)
+            ends = matchable.get(index) if matchable is not None and index in probed else None
+            for lo, hi, hard in _windows(spans, compiled.before, compiled.after, size, bounds):
+                if ends is not None:
+                    i = bisect.bisect_right(ends, lo)
+                    if i == len(ends) or ends[i] > hi:
+                        continue  # no match of this rule ends inside the window
+                self._run(compiled, data, lo, hi, hard, out)
         return out
 
     def _honey(self, data: bytes, start: int, index: int, out: list[RawHit]) -> None:
@@ -297,10 +328,12 @@ class Engine:
                 )
             )
 
-    def _run(self, compiled: _Compiled, data: bytes, lo: int, hi: int, out: list[RawHit]) -> None:
+    def _run(self, compiled: _Compiled, data: bytes, lo: int, hi: int, hard: bool, out: list[RawHit]) -> None:
         rule = compiled.rule
         regex = compiled.large if hi - lo > LARGE_WINDOW else compiled.regex
         for m in regex.finditer(data, lo, hi):
+            if m.end() >= hi and not hard:
+                continue  # touches a window edge that is not a real end: \b or $ there would be artificial
             start, end = m.span(compiled.group)
             if start < 0 or end <= start:
                 continue
@@ -329,27 +362,52 @@ class Engine:
         return compiled.tier
 
 
-def _windows(spans: list[tuple[int, int]], width: int, size: int, bounds: list[int] | None) -> list[tuple[int, int]]:
-    """Regions around keyword hits, each clipped to the segment holding its hit. Overlapping
-    regions merge while the result stays within MERGE_CAP; beyond that a new region starts at
-    the hit's own, so every hit's full region lies inside one searched region."""
+def _windows(
+    spans: list[tuple[int, int]], before: int, after: int, size: int, bounds: list[int] | None
+) -> list[tuple[int, int, bool]]:
+    """Regions ``(lo, hi, hard)`` to search: the keyword hits are grouped by block of
+    MERGE_CAP bytes (and by JSON string when ``bounds`` is given), and each group's region
+    runs from ``before`` ahead of its first hit to ``after`` past its last one, clipped to the
+    string. ``hard`` says ``hi`` is a real end (of the buffer or of a JSON string). A region
+    depends only on the hits of its own block, so a gate that knows where matches can be
+    may look for keywords in a few blocks only and still search exactly the same regions."""
     spans.sort()
-    out: list[tuple[int, int]] = []
-    pad = width + KEYWORD_REACH
+    out: list[tuple[int, int, bool]] = []
+    group_key: tuple[int, int] | None = None
+    lo = hi = 0
+    hard = False
     for start, end in spans:
-        lo, hi = max(0, start - pad), min(size, end + pad)
+        seg = 0
         if bounds is not None:
             seg = bisect.bisect_right(bounds, start) - 1
             if seg % 2:  # the hit lies in a separator: ignore it
                 continue
-            lo, hi = max(lo, bounds[seg]), min(hi, bounds[seg + 1])
-        if out and lo <= out[-1][1]:
-            if hi <= out[-1][1]:
-                continue
-            if hi - out[-1][0] <= MERGE_CAP:
-                out[-1] = (out[-1][0], hi)
-                continue
-        out.append((lo, hi))
+        key = (start // MERGE_CAP, seg)
+        if key != group_key:
+            if group_key is not None:
+                out.append((lo, hi, hard))
+            group_key = key
+            lo = max(0, start - before)
+            if bounds is not None:
+                lo = max(lo, bounds[seg])
+            hi = 0
+        reach = min(size, end + after)
+        if reach > hi:
+            hi, hard = reach, reach == size
+            if bounds is not None and hi >= bounds[seg + 1]:
+                hi, hard = bounds[seg + 1], True
+    if group_key is not None:
+        out.append((lo, hi, hard))
+    return out
+
+
+def _blocks_near(ends: list[int], before: int, after: int) -> set[int]:
+    """Blocks whose region (see _windows) can contain one of ``ends``."""
+    out: set[int] = set()
+    for end in ends:
+        first = max(0, (end - after) // MERGE_CAP - 1)
+        last = (end + before) // MERGE_CAP
+        out.update(range(first, last + 1))
     return out
 
 

@@ -1,9 +1,18 @@
-"""The keyword gate: every place where one of the rules' keywords occurs.
+"""The keyword gate: where the rules' keywords occur, and which rules can match at all.
 
-Two implementations give exactly the same hits: every occurrence (overlapping ones
-included) of every keyword, matched ASCII-case-insensitively, as ``(keyword index, start)``
-pairs. ``HyperscanGate`` uses one Vectorscan literal database; ``PythonGate`` lower-cases
-the buffer once and runs ``bytes.find`` per keyword. Rule regexes run only near these hits.
+Both implementations lead to exactly the same keyword hits: every occurrence (overlapping
+ones included) of every keyword, ASCII-case-insensitively, found with ``bytes.find`` on the
+lower-cased buffer. They differ in how much they can skip:
+
+* ``PythonGate`` knows nothing in advance: every keyword is looked for, every rule with a
+  hit is confirmed.
+* ``HyperscanGate`` first runs one Vectorscan database over the buffer holding every
+  keyword (one report each at most) and, for the rules listed as *probed*, the rule's own
+  regex (exact, or in prefilter mode when Vectorscan cannot take it exactly: a superset of
+  its matches), reporting where matches end. Keywords that do not occur are not looked
+  for, and a window of a probed rule is searched only if a match ends inside it. Skipping
+  never changes findings: a match ``re`` finds in a window (away from an artificial window
+  edge) is a match of the full buffer, whose end Vectorscan reports.
 """
 
 from __future__ import annotations
@@ -20,44 +29,64 @@ except ImportError:  # optional extra "fast"
 HAVE_HYPERSCAN = hyperscan is not None
 
 
+def find_all(
+    lowered: bytes, keyword: bytes, index: int, out: list[tuple[int, int]], lo: int = 0, hi: int | None = None
+) -> None:
+    """Append (index, start) for every occurrence of ``keyword`` within ``lowered[lo:hi]``,
+    overlapping ones included."""
+    find = lowered.find
+    end = len(lowered) if hi is None else hi
+    pos = find(keyword, lo, end)
+    while pos >= 0:
+        out.append((index, pos))
+        pos = find(keyword, pos + 1, end)
+
+
 class PythonGate:
-    """Pure-Python gate: ``bytes.lower()`` then ``bytes.find`` for each keyword."""
+    """Pure Python: nothing is known before looking, so everything is looked at."""
 
     kind = "python"
 
-    def __init__(self, keywords: Sequence[bytes]):
+    def __init__(self, keywords: Sequence[bytes], probes: Sequence[tuple[int, str]] = ()):
         self.keywords = [k.lower() for k in keywords]
+        self.probed: frozenset[int] = frozenset()
 
-    def hits(self, data: bytes) -> list[tuple[int, int]]:
-        lowered = data.lower()
-        out: list[tuple[int, int]] = []
-        for index, keyword in enumerate(self.keywords):
-            find = lowered.find
-            pos = find(keyword)
-            while pos >= 0:
-                out.append((index, pos))
-                pos = find(keyword, pos + 1)
-        return out
+    def presence(self, data: bytes) -> tuple[list[int] | None, dict[int, list[int]] | None]:
+        """(keywords that occur, probed rule -> sorted match ends); None means "not known"."""
+        return None, None
+
+
+def _escape(literal: bytes) -> bytes:
+    return b"".join(bytes([c]) if chr(c).isalnum() and c < 128 else b"\\x%02x" % c for c in literal)
 
 
 class HyperscanGate:
-    """One Vectorscan block-mode database of caseless literals; a scratch per thread."""
+    """One Vectorscan block-mode database: keywords and probe regexes, single-match each."""
 
     kind = "hyperscan"
 
-    def __init__(self, keywords: Sequence[bytes]):
+    def __init__(self, keywords: Sequence[bytes], probes: Sequence[tuple[int, str]] = ()):
         if hyperscan is None:
             raise RuntimeError("hyperscan is not installed")
         self.keywords = [k.lower() for k in keywords]
-        self._lengths = [len(k) for k in self.keywords]
-        self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        if self.keywords:
+        kw_flag = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH
+        exact = hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_ALLOWEMPTY
+        usable: list[tuple[int, bytes, int]] = []
+        for rule, regex in probes:
+            for flag in (exact, exact | hyperscan.HS_FLAG_PREFILTER):
+                if _compiles(regex.encode(), flag):
+                    usable.append((rule, regex.encode(), flag))
+                    break
+        self.probed = frozenset(rule for rule, _, _ in usable)
+        self._n_kw = len(self.keywords)
+        self._probe_rules = [rule for rule, _, _ in usable]
+        expressions = [_escape(k) for k in self.keywords] + [regex for _, regex, _ in usable]
+        flags = [kw_flag] * self._n_kw + [flag for _, _, flag in usable]
+        self._db = None
+        if expressions:
+            self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
             self._db.compile(
-                expressions=self.keywords,
-                ids=list(range(len(self.keywords))),
-                elements=len(self.keywords),
-                flags=hyperscan.HS_FLAG_CASELESS,
-                literal=True,
+                expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions), flags=flags
             )
         self._local = threading.local()
 
@@ -68,22 +97,42 @@ class HyperscanGate:
             self._local.scratch = scratch
         return scratch
 
-    def hits(self, data: bytes) -> list[tuple[int, int]]:
-        if not self.keywords or not data:
-            return []
-        ends: list[tuple[int, int]] = []
-        append = ends.append
+    def presence(self, data: bytes) -> tuple[list[int] | None, dict[int, list[int]] | None]:
+        if self._db is None or not data:
+            return [], {}
+        found: list[tuple[int, int]] = []
+        append = found.append
 
-        def on_match(kw: int, _start: int, end: int, _flags: int, _ctx: Any) -> None:
-            append((kw, end))
+        def on_match(index: int, _start: int, end: int, _flags: int, _ctx: Any) -> None:
+            append((index, end))
 
         self._db.scan(data, match_event_handler=on_match, scratch=self._scratch())
-        lengths = self._lengths
-        return [(kw, end - lengths[kw]) for kw, end in ends]
+        n_kw = self._n_kw
+        keywords: list[int] = []
+        ends: dict[int, list[int]] = {}
+        for index, end in found:
+            if index < n_kw:
+                keywords.append(index)
+            else:
+                ends.setdefault(self._probe_rules[index - n_kw], []).append(end)
+        for positions in ends.values():
+            positions.sort()
+        return keywords, ends
 
 
-def make_gate(keywords: Sequence[bytes], kind: str = "auto") -> PythonGate | HyperscanGate:
+def _compiles(expression: bytes, flags: int) -> bool:
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    try:
+        db.compile(expressions=[expression], ids=[0], elements=1, flags=[flags])
+    except hyperscan.error:
+        return False
+    return True
+
+
+def make_gate(
+    keywords: Sequence[bytes], probes: Sequence[tuple[int, str]] = (), kind: str = "auto"
+) -> PythonGate | HyperscanGate:
     """``kind``: "auto" (hyperscan when installed), "hyperscan" or "python"."""
     if kind == "python" or (kind == "auto" and not HAVE_HYPERSCAN):
-        return PythonGate(keywords)
-    return HyperscanGate(keywords)
+        return PythonGate(keywords, probes)
+    return HyperscanGate(keywords, probes)

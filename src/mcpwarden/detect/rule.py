@@ -77,6 +77,8 @@ class Rule:
     examples_no_match: tuple[str, ...] = ()
     source: str = "<rules>"
     max_width: int = field(default=MAX_MATCH_WIDTH, compare=False)
+    keyword_inside: bool = field(default=False, compare=False)
+    """Every match contains one of the keywords, so windows need no reach beyond the match."""
 
     def __repr__(self) -> str:
         return f"<Rule {self.id} family={self.family} tier={self.tier}>"
@@ -129,6 +131,84 @@ def max_width(pattern: str) -> int:
     """Upper bound of a match's length in bytes, capped at MAX_MATCH_WIDTH."""
     hi = sre_parse.parse(pattern).getwidth()[1]
     return min(int(hi), MAX_MATCH_WIDTH)
+
+
+def keyword_inside(pattern: str, keywords: tuple[str, ...]) -> bool:
+    """True when every match of ``pattern`` contains one of ``keywords`` (compared
+    case-insensitively). Conservative: False when unsure."""
+    lowered = tuple(k.lower() for k in keywords)
+    try:
+        parsed = sre_parse.parse(pattern)
+    except re.error:
+        return False
+    return _must_contain(list(parsed.data), lowered)
+
+
+_MAX_EXPANSION = 256
+
+
+def _literal_set(op: Any, arg: Any) -> set[str] | None:
+    """The strings one regex item can match when they are few literals, else None."""
+    if op is sre_constants.LITERAL:
+        return {chr(arg)}
+    if op is sre_constants.AT:
+        return {""}
+    if op is sre_constants.IN and len(arg) <= 4 and all(o is sre_constants.LITERAL for o, _ in arg):
+        return {chr(a) for _, a in arg}
+    if op is sre_constants.SUBPATTERN:
+        return _sequence_set(list(arg[-1]))
+    if op is sre_constants.BRANCH:
+        out: set[str] = set()
+        for branch in arg[1]:
+            part = _sequence_set(list(branch))
+            if part is None:
+                return None
+            out |= part
+        return out if len(out) <= _MAX_EXPANSION else None
+    return None
+
+
+def _sequence_set(items: list[Any]) -> set[str] | None:
+    current = {""}
+    for op, arg in items:
+        part = _literal_set(op, arg)
+        if part is None or len(current) * len(part) > _MAX_EXPANSION:
+            return None
+        current = {a + b for a in current for b in part}
+    return current
+
+
+def _must_contain(items: list[Any], keywords: tuple[str, ...]) -> bool:
+    current = {""}
+
+    def flush() -> bool:
+        found = all(any(k in text.lower() for k in keywords) for text in current)
+        current.clear()
+        current.add("")
+        return found
+
+    for op, arg in items:
+        part = _literal_set(op, arg)
+        if part is not None and len(current) * len(part) <= _MAX_EXPANSION:
+            expanded = {a + b for a in current for b in part}
+            current.clear()
+            current.update(expanded)
+            continue
+        if flush():
+            return True
+        if part is not None:
+            current.clear()
+            current.update(part)
+            continue
+        if op is sre_constants.SUBPATTERN:
+            if _must_contain(list(arg[-1]), keywords):
+                return True
+        elif op is sre_constants.BRANCH:
+            if all(_must_contain(list(branch), keywords) for branch in arg[1]):
+                return True
+        elif op in _REPEATS and arg[0] >= 1 and _must_contain(list(arg[2]), keywords):
+            return True
+    return flush()
 
 
 def _str_list(value: Any, source: str, rule_id: str, key: str) -> tuple[str, ...]:
@@ -202,6 +282,7 @@ def rule_from_table(table: Any, source: str, need_examples: bool = True) -> Rule
         examples_no_match=no_match,
         source=source,
         max_width=max_width(regex),
+        keyword_inside=keyword_inside(regex, keywords),
     )
 
 
