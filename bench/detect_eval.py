@@ -1,6 +1,7 @@
 """Precision and recall of the credential rules on the labelled corpus (issue 3, item 10).
 
     python bench/detect_eval.py [CORPUS_DIR] [--show-errors]
+    python bench/detect_eval.py --real PATH... [--show-errors]
 
 Without CORPUS_DIR the corpus is generated (deterministically) into a temporary directory by
 tests/detect/corpus/generate.py. Every file is scanned with ``Engine.load(pii=False)``; a
@@ -8,6 +9,9 @@ finding counts as a true positive when a label says a secret of the finding's fa
 that line, otherwise as a false positive (lines without a label are negatives too). Prints
 precision and recall per rule family, for the ``validated`` tier and overall. Locations and
 rule ids are printed, never secret values.
+
+``--real`` scans ordinary files instead (source trees, docs), which hold no labels: every
+finding there is a candidate false positive, counted per rule and per MB.
 """
 
 from __future__ import annotations
@@ -156,9 +160,49 @@ def render(report: Report, show_errors: bool = False) -> str:
     return "\n".join(lines)
 
 
+REAL_LIMIT = 200_000_000
+"""Stop reading after this many bytes of ordinary files."""
+
+
+def scan_real(paths: list[str], show: bool) -> str:
+    """Findings per rule on unlabelled files: noise on text that should hold few secrets."""
+    from mcpwarden.detect import Engine
+
+    engine = Engine.load(pii=False)
+    counts: dict[str, int] = defaultdict(int)
+    where: list[str] = []
+    total = 0
+    seconds = 0.0
+    files = sorted({p for root in paths for p in ([Path(root)] if Path(root).is_file() else Path(root).rglob("*"))})
+    for path in files:
+        if total >= REAL_LIMIT or not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        total += len(text.encode())
+        began = time.perf_counter()
+        found = engine.scan_text(text)
+        seconds += time.perf_counter() - began
+        for finding in found:
+            counts[finding.rule_id] += 1
+            where.append(f"{path}:{text.count(chr(10), 0, finding.start) + 1} {finding.rule_id} ({finding.tier})")
+    mb = total / 1e6
+    lines = [f"scanned {mb:.1f} MB of ordinary files in {seconds:.2f} s ({mb / seconds if seconds else 0:.1f} MB/s)"]
+    lines.append(f"{sum(counts.values())} findings ({sum(counts.values()) / mb if mb else 0:.2f} per MB)")
+    lines += [f"  {n:>5}  {rule}" for rule, n in sorted(counts.items(), key=lambda x: -x[1])]
+    if show:
+        lines += ["", "where:"] + [f"  {x}" for x in where]
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
     show = "--show-errors" in argv
     args = [a for a in argv if not a.startswith("--")]
+    if "--real" in argv:
+        print(scan_real(args, show))
+        return 0
     if args:
         print(render(evaluate(Path(args[0])), show))
         return 0
