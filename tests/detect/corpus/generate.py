@@ -891,7 +891,63 @@ class Builder:
                 family, rule, env, value = self.secret(positives[(i // 6) % len(positives)])
                 self.positive(doc, f"{env.lower()}: {value}", family, rule)
 
+    def ci_pipelines(self) -> None:
+        """CI files: secrets pasted into env blocks next to properly referenced ones."""
+        doc = self.doc("ci.yml")
+        r = self.r
+        pasted = [
+            ("CIRCLECI_TOKEN", f"CCIPAT_{r.an(22)}_{r.hex(40)}", "ci", "circleci-personal-token"),
+            ("SONAR_TOKEN", "sqp_" + r.hex(40), "ci", "sonarqube-token"),
+            ("BUILDKITE_API_TOKEN", "bkua_" + r.hex(40), "ci", "buildkite-agent-token"),
+            ("SNYK_TOKEN", r.uuid(), "ci", "snyk-api-token"),
+            ("CODECOV_TOKEN", r.uuid(), "ci", "codecov-upload-token"),
+            ("OCTOPUS_API_KEY", "API-" + r.up(26), "ci", "octopus-deploy-api-key"),
+            ("INFRACOST_API_KEY", "ico-" + r.an(32), "ci", "infracost-api-key"),
+            ("HARNESS_API_KEY", f"pat.{r.url(22)}.{r.hex(24)}.{r.an(20)}", "ci", "harness-pat"),
+            ("KUBE_TOKEN", _jwt(r), "jwt", "jwt"),
+            ("SERVICE_JWT", _jwt(r), "jwt", "jwt"),
+            ("NPM_TOKEN", r.checksum_token("npm_"), "registries", "npm-access-token"),
+            ("GH_PAT", r.checksum_token("ghp_"), "source-hosting", "github-pat-classic"),
+            ("SENTRY_AUTH_TOKEN", "sntryu_" + r.hex(64), "observability", "sentry-user-token"),
+            ("DT_API_TOKEN", f"dt0c01.{r.up(24)}.{r.up(64)}", "observability", "dynatrace-api-token"),
+            ("VAULT_TOKEN", "hvs.CAESI" + r.url(90), "infrastructure", "vault-service-token"),
+        ]
+        doc.add(
+            "name: release\non:\n  push:\n    tags: ['v*']\njobs:\n  publish:\n    runs-on: ubuntu-latest\n    env:"
+        )
+        for env, value, family, rule in pasted:
+            self.negative(doc, f"      {env}_REF: ${{{{ secrets.{env} }}}}", "any")
+            self.positive(doc, f"      {env}: {value}", family, rule)
+        doc.add("    steps:\n      - uses: actions/checkout@v4\n      - run: make release")
+        self.negative(doc, '      - run: echo "${{ secrets.NPM_TOKEN }}" > ~/.npmrc', "any")
+        self.positive(
+            doc,
+            f"      - run: git push https://ci-bot:{r.an(24)}@git.corp.dev/acme/api.git HEAD:main",
+            "auth-urls",
+            "url-basic-auth",
+        )
+        basic = base64.b64encode(f"ci:{r.password()}".encode()).decode()
+        self.positive(
+            doc,
+            f"      - run: curl -fsS -H 'Authorization: Basic {basic}' https://nexus.corp.dev/repository/raw/",
+            "auth-urls",
+            "http-basic-auth-header",
+        )
+        self.positive(
+            doc,
+            f"      - run: curl -u 'deploy:{r.password()}' https://artifacts.corp.dev/upload",
+            "auth-urls",
+            "curl-user-credentials",
+        )
+        self.positive(
+            doc,
+            f"      - run: export HTTPS_PROXY=http://proxy:{r.an(16)}@proxy.corp.dev:3128",
+            "auth-urls",
+            "url-basic-auth",
+        )
+
     def build(self) -> None:
+        self.ci_pipelines()
         self.app_config()
         self.hard_negatives()
         self.more_positives()
