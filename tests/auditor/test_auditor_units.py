@@ -269,3 +269,44 @@ def test_enable_all_project_servers(tmp_path: Path) -> None:
     assert pick(report.findings, "AUD060", "settings.local.json").severity == "medium"
     server = next(s for s in report.inventory.servers if s.name == "from-repo")
     assert server.loads and server.why == "approved by enableAllProjectMcpServers"
+
+
+def test_json_index_matches_the_full_parser(home: dict[str, Path]) -> None:
+    text = home["claude_json"].read_text()
+    full = jsonc.parse(text, comments=False)
+    index = jsonc.JsonIndex(text)
+    for path, line in full.lines.items():
+        if path:
+            found = index.find(path)
+            assert found is not None and found[0] == line, path
+            assert (found[1], found[2]) == full.spans[path]
+    dup = jsonc.JsonIndex('{"a": 1,\n "a": {"b": 2}}')
+    assert dup.find(("a", "b")) == (2, 21, 22)  # the last duplicate counts, as for json.loads
+    assert jsonc.JsonIndex("[1, 2").find((0,)) is None
+
+
+def test_big_claude_json_every_project_read(tmp_path: Path) -> None:
+    import time
+
+    projects = {
+        f"/home/u/src/p{i}": {
+            "history": [{"display": "x" * 200} for _ in range(5)],
+            "mcpServers": {"db": {"command": "uvx", "args": ["mcp-server-sqlite", "--db-path", f"/d/{i}.db"]}}
+            if i % 50 == 0
+            else {},
+        }
+        for i in range(4000)
+    }
+    home = tmp_path / "h"
+    write_json(home / ".claude.json", {"mcpServers": {}, "projects": projects}, mode=0o600)
+    started = time.monotonic()
+    report = run_audit(Target(home=home, audit_log=tmp_path / "none.jsonl"))
+    elapsed = time.monotonic() - started
+    local = [s for s in report.inventory.servers if s.scope == "local"]
+    assert len(local) == 80  # projects p0, p50, ..., p3950: none is cut off
+    last = next(f for f in report.findings if f.check == "AUD030" and "p3950" in f.key)
+    lines = (home / ".claude.json").read_text().splitlines()
+    assert last.line is not None and "mcp-server-sqlite" in lines[last.line - 1]
+    owner = next(line for line in reversed(lines[: last.line]) if '"/home/u/src/p' in line)
+    assert '"/home/u/src/p3950"' in owner
+    assert elapsed < 30, elapsed
