@@ -121,3 +121,25 @@ def test_show_table(write_log: WriteLog) -> None:
     assert done.returncode == 0, done.stderr
     assert "tools.deny" in done.stdout and "2 record(s)" in done.stdout
     assert "tool0" in done.stdout and "tool2" in done.stdout
+
+
+def test_verify_json_and_default_path(tmp_path: Path) -> None:
+    from mcpwarden.audit import AuditLog
+
+    state = tmp_path / "state"
+    options = AuditOptions(path=str(state / "mcpwarden" / "audit.jsonl"), hmac_key_env=KEY_ENV)
+    with AuditLog.open(options) as log:
+        log.append({"event": "call", "tool": "x"})
+    env = {k: v for k, v in os.environ.items() if k not in (KEY_ENV, "MCPWARDEN_AUDIT_KEY")}
+    env["XDG_STATE_HOME"] = str(state)
+    done = subprocess.run(
+        [sys.executable, "-m", "mcpwarden", "log", "verify", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    report = orjson.loads(done.stdout)
+    assert report["ok"] is True and report["log"] == options.path and report["records"] == 1
+    assert report["head"] == "matches" and report["incomplete_at_end"] == 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
+import json
 import os
 import sys
 from typing import Any
@@ -24,6 +26,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     _add_source_arguments(verify)
     verify.add_argument("--key-env", help="environment variable holding the HMAC key (default: the policy's)")
+    verify.add_argument(
+        "--format", choices=["text", "json"], default="text", help="text (default) or one JSON line per log"
+    )
     verify.add_argument(
         "--no-head",
         action="store_true",
@@ -77,8 +82,13 @@ def _verify(args: argparse.Namespace) -> int:
             report = verify_log(log, key=key, key_env=key_env, check_head=not args.no_head)
         except ChainBroken as exc:
             failures.append(f"{log}: CHAIN BROKEN: {exc}")
+            if args.format == "json":
+                print(json.dumps({"log": log, "ok": False, "error": str(exc)}))
             continue
-        print(report.summary())
+        if args.format == "json":
+            print(json.dumps({"ok": True, **dataclasses.asdict(report)}))
+        else:
+            print(report.summary())
     if failures:
         raise ChainBroken("\n".join(failures))
     return 0
