@@ -30,9 +30,9 @@ def snapshot(root: Path) -> dict[str, bytes]:
     return out
 
 
-def protect(home: Path, clients: list[str] | None = None) -> list[str]:
+def protect(home: Path, clients: list[str] | None = None, projects: list[Path] | None = None) -> list[str]:
     inventory = discover(Target(home=home), clients)
-    plan = plan_protect(inventory, clients, EXE)
+    plan = plan_protect(inventory, clients, EXE, projects)
     assert not plan.failed, plan.failed
     return apply_plan(plan, home) if plan.changes else []
 
@@ -44,7 +44,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_round_trip_byte_for_byte(tmp_path: Path) -> None:
     paths = build_home(tmp_path)
     before = snapshot(tmp_path)
-    done = protect(paths["home"])
+    done = protect(paths["home"], projects=[paths["project"]])
     assert len([d for d in done if d.startswith("wrapped")]) == 7
     changed = snapshot(tmp_path)
     assert changed != before
@@ -54,9 +54,20 @@ def test_round_trip_byte_for_byte(tmp_path: Path) -> None:
     assert snapshot(tmp_path) == before
 
 
+def test_project_files_only_with_project(tmp_path: Path) -> None:
+    paths = build_home(tmp_path)
+    shared = {p: p.read_bytes() for p in (paths["mcp_json"], paths["vscode_ws"])}
+    inventory = discover(Target(home=paths["home"]))
+    plan = plan_protect(inventory, None, EXE)
+    assert any("pass --project DIR" in line for line in plan.skipped)
+    apply_plan(plan, paths["home"])
+    assert all(p.read_bytes() == data for p, data in shared.items())
+    assert b"mcpwarden" in paths["claude_json"].read_bytes()  # the local scope in ~/.claude.json is yours
+
+
 def test_wrapped_entries_and_policies(tmp_path: Path) -> None:
     paths = build_home(tmp_path)
-    protect(paths["home"])
+    protect(paths["home"], projects=[paths["project"]])
     data = json.loads(paths["claude_json"].read_text())
     entry = data["mcpServers"]["github"]
     assert entry["command"] == EXE
@@ -196,7 +207,9 @@ def test_crlf_and_bom(tmp_path: Path, newline: str, bom: bytes) -> None:
 def test_dry_run_changes_nothing_and_hides_secrets(tmp_path: Path) -> None:
     paths = build_home(tmp_path)
     before = snapshot(tmp_path)
-    done = cli("protect", "--home", str(paths["home"]), "--dry-run", "--mcpwarden", EXE)
+    done = cli(
+        "protect", "--home", str(paths["home"]), "--dry-run", "--mcpwarden", EXE, "--project", str(paths["project"])
+    )
     assert done.returncode == 0, done.stderr
     assert "+++ ~/.claude.json (protected)" in done.stdout
     assert '"--server",' in done.stdout and "policy for codex" in done.stdout

@@ -310,3 +310,15 @@ def test_big_claude_json_every_project_read(tmp_path: Path) -> None:
     owner = next(line for line in reversed(lines[: last.line]) if '"/home/u/src/p' in line)
     assert '"/home/u/src/p3950"' in owner
     assert elapsed < 30, elapsed
+
+
+def test_skill_hooks_run_commands(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    write(
+        home / ".claude" / "skills" / "fmt" / "SKILL.md",
+        "---\nname: fmt\ndescription: d\nhooks:\n  PostToolUse:\n"
+        "    - matcher: Write\n      hooks:\n        - type: command\n          command: ./fix.sh --all\n---\nbody\n",
+    )
+    report = run_audit(Target(home=home, audit_log=tmp_path / "none.jsonl"))
+    finding = pick(report.findings, "AUD050", "fmt/SKILL.md")
+    assert "./fix.sh" in finding.message and finding.line == 9

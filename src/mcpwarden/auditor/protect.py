@@ -74,9 +74,14 @@ class Plan:
         return bool(self.files)
 
 
-def _skip_reason(server: ServerEntry) -> str | None:
+SHARED_SCOPES = ("project", "workspace")
+
+
+def _skip_reason(server: ServerEntry, projects: set[Path]) -> str | None:
     if server.client not in PROTECTABLE:
         return "not a client config"
+    if server.scope in SHARED_SCOPES and server.file.project not in projects:
+        return "lives in a project file others share; pass --project DIR to wrap it"
     if server.scope == "managed":
         return "managed by an administrator (system file)"
     if server.scope == "plugin":
@@ -118,7 +123,11 @@ def _policy_text(client: str, path: Path, servers: dict[str, dict[str, Any]]) ->
     return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
 
 
-def plan_protect(inventory: Inventory, clients: list[str] | None, executable: str) -> Plan:
+def plan_protect(
+    inventory: Inventory, clients: list[str] | None, executable: str, projects: list[Path] | None = None
+) -> Plan:
+    """What protect would change. Project files (.mcp.json, .vscode, .cursor in a repository) are
+    shared with others, so only those of ``projects`` are rewritten."""
     from mcpwarden.policy.loader import parse_policy
 
     plan = Plan()
@@ -131,7 +140,7 @@ def plan_protect(inventory: Inventory, clients: list[str] | None, executable: st
         if server.wrapped:
             plan.wrapped_already.append(server.label)
             continue
-        reason = _skip_reason(server)
+        reason = _skip_reason(server, set(projects or []))
         if reason:
             if server.client in PROTECTABLE:
                 plan.skipped.append(f"{server.label}: {reason}")

@@ -25,7 +25,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="append",
         type=Path,
         default=[],
-        help="also protect this project's configs (.mcp.json, .cursor, .vscode, ...)",
+        help="also rewrite this project's shared configs (.mcp.json, .cursor, .vscode); "
+        "without it only your own configs change",
     )
     parser.add_argument(
         "--mcpwarden",
@@ -42,13 +43,12 @@ def main(args: argparse.Namespace) -> int:
 
     home = (args.home or Path(os.path.expanduser("~"))).absolute()
     target = Target(home=home)
-    if args.home is None:
-        target.add_project(Path.cwd())
-    for project in args.project:
-        target.add_project(project.absolute())
+    projects = [p.absolute() for p in args.project]
+    for project in projects:
+        target.add_project(project)
     inventory = discover(target, [c for c in (args.client or PROTECTABLE)])
     executable = os.path.abspath(args.executable) if args.executable else mcpwarden_executable()
-    plan = plan_protect(inventory, args.client, executable)
+    plan = plan_protect(inventory, args.client, executable, projects)
     for line in plan.skipped:
         print(f"not wrapped: {line}", file=sys.stderr)
     for line in plan.failed:

@@ -77,6 +77,16 @@ def _settings(config: ConfigFile, ctx: Context) -> Iterator[Finding]:
 def _skill(config: ConfigFile, ctx: Context) -> Iterator[Finding]:
     if config.text is None:
         return
+    if isinstance(config.data, dict) and "hooks" in config.data:
+        for where, command in _hook_commands(config.data["hooks"], ("hooks",)):
+            event = where[1] if len(where) > 1 else "?"
+            yield ctx.finding(
+                "AUD050",
+                config,
+                where,
+                f"skill hook on {event} runs `{_program(command)}`",
+                detail=f"hook:{event}:{_program(command)}",
+            )
     _head, body, _ = split_frontmatter(config.text)
     offset = config.text.count("\n") - body.count("\n")
     for match in list(_BANG.finditer(body))[:50]:
