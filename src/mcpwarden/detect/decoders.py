@@ -8,8 +8,9 @@
 * ``json-escape``: JSON string literals holding ``\\uXXXX``, ``\\n`` or ``\\/`` escapes (a PEM
   key in a ``.json`` file, ``\\u0041KIA...``).
 
-Everything is bounded: tokens of at most MAX_TOKEN bytes, at most MAX_CANDIDATES candidates
-and MAX_DECODED_BYTES decoded bytes per buffer. The engine rescans decoded text up to
+Everything is bounded: tokens of at most MAX_TOKEN bytes; per buffer at most MAX_CANDIDATES
+candidates plus one per 32 bytes, and MAX_DECODED_BYTES decoded bytes plus half the buffer's
+size. The engine rescans decoded text up to
 MAX_DEPTH levels deep.
 """
 
@@ -40,7 +41,7 @@ _B64_TEXT_LEAD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
 text) it is one of these."""
 _HEX_TEXT_HIGH = b"234567"
 """The high nibble of a printable ASCII byte."""
-_HEX = re.compile(rb"[0-9a-fA-F]+")
+_PERCENT_ESCAPE = re.compile(rb"%[0-9A-Fa-f]{2}")
 _PRINTABLE = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 _URL_RUN = re.compile(rb"[^\s\"'<>`]{0,2048}")
 _LAST_DELIMITER = re.compile(rb".*[\s\"'<>`]", re.S)
@@ -85,15 +86,22 @@ def _base64_and_hex(buf: bytes, budget: list[int]) -> Iterator[tuple[int, int, s
     find = mapped.find
     pos = find(_B64_NEEDLE)
     candidates = 0
-    while pos >= 0:
+    while pos >= 0 and candidates < budget[0]:
         stop = find(b" ", pos)
         if stop < 0:
             stop = size
         if stop < size and buf[stop] == 0x3D:  # '=' padding
             stop += 2 if stop + 1 < size and buf[stop + 1] == 0x3D else 1
+        candidates += 1
+        first = buf[pos]
+        if not (
+            (first in _B64_TEXT_LEAD and buf[pos + 4] in _B64_TEXT_LEAD)
+            or (first in _HEX_TEXT_HIGH and buf[pos + 2] in _HEX_TEXT_HIGH)
+        ):
+            pos = find(_B64_NEEDLE, stop)  # neither base64 nor hex of text starts like this
+            continue
         token = buf[pos:stop]
         n = len(token)
-        candidates += 1
         decoded: bytes | None = None
         encoding = "base64"
         if n > MAX_TOKEN:
@@ -114,30 +122,27 @@ def _base64_and_hex(buf: bytes, budget: list[int]) -> Iterator[tuple[int, int, s
             yield pos, stop, encoding, decoded
             if budget[1] <= 0:
                 break
-        if candidates >= budget[0]:
-            break
         pos = find(_B64_NEEDLE, stop)
     budget[0] -= candidates
 
 
 def _percent(buf: bytes, budget: list[int]) -> Iterator[tuple[int, int, str, bytes]]:
-    pos = buf.find(b"%")
+    search = _PERCENT_ESCAPE.search
+    m = search(buf)
     last_end = -1
-    while pos >= 0 and budget[0] > 0 and budget[1] > 0:
-        if pos + 2 < len(buf) and buf[pos + 1 : pos + 3].isalnum() and _HEX.fullmatch(buf[pos + 1 : pos + 3]):
-            budget[0] -= 1
-            lo = max(last_end, pos - 2048, 0)
-            back = _LAST_DELIMITER.match(buf, lo, pos)
-            start = back.end() if back else lo
-            end = _URL_RUN.match(buf, pos).end()
-            decoded = unquote_to_bytes(buf[start:end])
-            if len(decoded) >= 8:
-                budget[1] -= len(decoded)
-                yield start, end, "url", decoded
-            last_end = end
-            pos = buf.find(b"%", end)
-        else:
-            pos = buf.find(b"%", pos + 1)
+    while m is not None and budget[0] > 0 and budget[1] > 0:
+        pos = m.start()
+        budget[0] -= 1
+        lo = max(last_end, pos - 2048, 0)
+        back = _LAST_DELIMITER.match(buf, lo, pos)
+        start = back.end() if back else lo
+        end = _URL_RUN.match(buf, pos).end()
+        decoded = unquote_to_bytes(buf[start:end])
+        if len(decoded) >= 8:
+            budget[1] -= len(decoded)
+            yield start, end, "url", decoded
+        last_end = end
+        m = search(buf, max(end, pos + 1))
 
 
 def _json_escapes(buf: bytes, budget: list[int]) -> Iterator[tuple[int, int, str, bytes]]:
@@ -171,7 +176,7 @@ def _json_escapes(buf: bytes, budget: list[int]) -> Iterator[tuple[int, int, str
 
 def encoded_segments(buf: bytes) -> list[tuple[int, int, str, bytes]]:
     """Suspicious encoded tokens of ``buf`` and their decoded bytes, within the limits above."""
-    budget = [MAX_CANDIDATES, MAX_DECODED_BYTES]
+    budget = [MAX_CANDIDATES + len(buf) // 32, MAX_DECODED_BYTES + len(buf) // 2]
     out = list(_base64_and_hex(buf, budget))
     out.extend(_percent(buf, budget))
     out.extend(_json_escapes(buf, budget))

@@ -40,7 +40,7 @@ from mcpwarden.detect.fingerprint import Fingerprinter
 from mcpwarden.detect.honeytoken import HoneyToken
 from mcpwarden.detect.placeholders import is_placeholder
 from mcpwarden.detect.prefilter import find_all, make_gate
-from mcpwarden.detect.rule import Rule
+from mcpwarden.detect.rule import Rule, leading_width
 from mcpwarden.errors import DetectError
 
 try:
@@ -154,7 +154,7 @@ class Engine:
             self._kw_honey[slot(value.lower())].append(index)
         self._kw_lengths = [len(k) for k in keywords]
         self._keywords = list(keywords)
-        probes = [(i, r.regex) for i, r in enumerate(self.rules) if r.tier == "generic"]
+        probes = [(i, r.regex) for i, r in enumerate(self.rules) if _worth_probing(r)]
         self._gate = make_gate(self._keywords, probes, gate)
         self.gate_kind = self._gate.kind
         self._probed = self._gate.probed
@@ -360,6 +360,18 @@ class Engine:
                 return None
             return "validated" if compiled.tier == "pattern" else compiled.tier
         return compiled.tier
+
+
+PROBE_LEAD_LIMIT = 32
+
+
+def _worth_probing(rule: Rule) -> bool:
+    """Rules whose keywords are common words or short fragments (generic and PII rules, or
+    a keyword of three characters or fewer) have their regex run by the gate too, so their
+    windows are searched only where a match ends. Regexes that can run long before their
+    first literal (an e-mail's local part) would slow the gate more than they save."""
+    weak = rule.tier in ("generic", "pii") or min(len(k) for k in rule.keywords) <= 3
+    return weak and leading_width(rule.regex) < PROBE_LEAD_LIMIT
 
 
 def _windows(

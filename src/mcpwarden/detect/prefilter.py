@@ -71,23 +71,21 @@ class HyperscanGate:
         self.keywords = [k.lower() for k in keywords]
         kw_flag = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH
         exact = hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_ALLOWEMPTY
-        usable: list[tuple[int, bytes, int]] = []
-        for rule, regex in probes:
-            for flag in (exact, exact | hyperscan.HS_FLAG_PREFILTER):
-                if _compiles(regex.encode(), flag):
-                    usable.append((rule, regex.encode(), flag))
-                    break
-        self.probed = frozenset(rule for rule, _, _ in usable)
+        keyword_exprs = [_escape(k) for k in self.keywords]
         self._n_kw = len(self.keywords)
+        usable = [(rule, regex.encode(), exact) for rule, regex in probes]
+        self._db = _build(keyword_exprs, [kw_flag] * self._n_kw, usable)
+        if self._db is None:  # some probe is refused as written: find which, try it as a prefilter
+            checked = []
+            for rule, regex, _ in usable:
+                for flag in (exact, exact | hyperscan.HS_FLAG_PREFILTER):
+                    if _compiles(regex, flag):
+                        checked.append((rule, regex, flag))
+                        break
+            usable = checked
+            self._db = _build(keyword_exprs, [kw_flag] * self._n_kw, usable)
+        self.probed = frozenset(rule for rule, _, _ in usable)
         self._probe_rules = [rule for rule, _, _ in usable]
-        expressions = [_escape(k) for k in self.keywords] + [regex for _, regex, _ in usable]
-        flags = [kw_flag] * self._n_kw + [flag for _, _, flag in usable]
-        self._db = None
-        if expressions:
-            self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            self._db.compile(
-                expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions), flags=flags
-            )
         self._local = threading.local()
 
     def _scratch(self) -> Any:
@@ -118,6 +116,25 @@ class HyperscanGate:
         for positions in ends.values():
             positions.sort()
         return keywords, ends
+
+
+def _build(keywords: list[bytes], kw_flags: list[int], probes: list[tuple[int, bytes, int]]) -> Any:
+    expressions = keywords + [regex for _, regex, _ in probes]
+    if not expressions:
+        return None
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    try:
+        db.compile(
+            expressions=expressions,
+            ids=list(range(len(expressions))),
+            elements=len(expressions),
+            flags=kw_flags + [flag for _, _, flag in probes],
+        )
+    except hyperscan.error:
+        if probes:
+            return None
+        raise
+    return db
 
 
 def _compiles(expression: bytes, flags: int) -> bool:

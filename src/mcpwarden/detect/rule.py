@@ -211,6 +211,39 @@ def _must_contain(items: list[Any], keywords: tuple[str, ...]) -> bool:
     return flush()
 
 
+def leading_width(pattern: str) -> int:
+    """Longest stretch a match can run before its first literal character (capped): how much
+    a multi-pattern engine must track before it can rule a start position out."""
+    try:
+        items = list(sre_parse.parse(pattern).data)
+    except re.error:
+        return MAX_MATCH_WIDTH
+    width, _ = _lead(items)
+    return min(width, MAX_MATCH_WIDTH)
+
+
+def _lead(items: list[Any]) -> tuple[int, bool]:
+    """(width before the first literal, whether a literal was reached)."""
+    total = 0
+    for op, arg in items:
+        if op is sre_constants.LITERAL:
+            return total, True
+        if op is sre_constants.SUBPATTERN:
+            inner, reached = _lead(list(arg[-1]))
+            total += inner
+            if reached:
+                return total, True
+            continue
+        if op is sre_constants.AT:
+            continue
+        if op is sre_constants.BRANCH:
+            leads = [_lead(list(branch)) for branch in arg[1]]
+            if all(reached for _, reached in leads):
+                return total + max(width for width, _ in leads), True
+        total += int(min(sre_parse.SubPattern(sre_parse.State(), [(op, arg)]).getwidth()[1], MAX_MATCH_WIDTH))
+    return total, False
+
+
 def _str_list(value: Any, source: str, rule_id: str, key: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise _fail(source, rule_id, f"{key} must be a list of strings")
