@@ -165,12 +165,11 @@ def test_unused_servers_from_log_and_transcripts(tmp_path: Path) -> None:
         },
     )
     log = tmp_path / "audit.jsonl"
+    rotated = {"event": "call", "server": "used-wrapped", "method": "tools/call", "tool": "x", "ts": 1}
+    (tmp_path / "audit.jsonl.1").write_text(json.dumps(rotated) + "\n")  # the call is in a rotated file
     log.write_text(
         "\n".join(
             [
-                json.dumps(
-                    {"event": "decision", "server": "used-wrapped", "method": "tools/call", "tool": "x", "ts": 1}
-                ),
                 "not json",
                 json.dumps({"event": "decision", "server": "idle-wrapped", "method": "tools/list", "ts": 2}),
             ]

@@ -4,6 +4,7 @@ session transcripts (~/.claude/projects/*/*.jsonl). Read-only, bounded, tolerant
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,18 +23,41 @@ def normalise(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", name).lower()
 
 
+def log_files(path: Path) -> list[Path]:
+    """The current log and its rotated files (audit.jsonl.1, .2, ...), newest first."""
+    rotated = []
+    for n in range(1, 1000):
+        candidate = path.with_name(f"{path.name}.{n}")
+        if not candidate.is_file():
+            break
+        rotated.append(candidate)
+    return [path, *reversed(rotated)]
+
+
 def servers_in_audit_log(path: Path) -> set[str] | None:
-    """Names of servers with at least one tools/call in the log; None if there is no log."""
+    """Names of servers with at least one tools/call in the log and its rotated files; None if
+    there is no log at all."""
+    if not path.is_file():
+        return None
+    used: set[str] = set()
+    budget = MAX_LOG_BYTES
+    for file in log_files(path):
+        budget -= _read_log(file, used, budget)
+        if budget <= 0:
+            break
+    return used
+
+
+def _read_log(path: Path, used: set[str], budget: int) -> int:
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed below; the log may be large, read it in lines
     except OSError:
-        return None
-    used: set[str] = set()
+        return 0
     read = 0
     with handle:
         for raw in handle:
             read += len(raw)
-            if read > MAX_LOG_BYTES:
+            if read > budget:
                 break
             try:
                 record = json.loads(raw)
@@ -43,7 +67,7 @@ def servers_in_audit_log(path: Path) -> set[str] | None:
                 continue
             if record.get("method") == "tools/call" or record.get("tool"):
                 used.add(normalise(record["server"]))
-    return used
+    return read
 
 
 def servers_in_transcripts(home: Path) -> set[str] | None:
@@ -91,8 +115,13 @@ def _used(server: ServerEntry, log: set[str] | None, transcripts: set[str] | Non
 def check(inventory: Inventory, ctx: Context) -> Iterator[Finding]:
     from mcpwarden.audit.options import default_audit_path
 
-    log_path = ctx.target.audit_log or Path(default_audit_path())
-    log = servers_in_audit_log(log_path)
+    paths = [ctx.target.audit_log] if ctx.target.audit_log else [Path(default_audit_path())]
+    for config in inventory.files:  # policies may keep their log elsewhere
+        audit = config.data.get("audit") if config.client == "mcpwarden" and isinstance(config.data, dict) else None
+        if isinstance(audit, dict) and isinstance(audit.get("path"), str):
+            paths.append(Path(os.path.expandvars(os.path.expanduser(audit["path"]))))
+    logs = [found for p in dict.fromkeys(paths) if (found := servers_in_audit_log(p)) is not None]
+    log = set().union(*logs) if logs else None
     transcripts = servers_in_transcripts(ctx.target.home)
     for server in inventory.servers:
         if not server.loads or server.client == "mcpwarden":
