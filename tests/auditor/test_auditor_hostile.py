@@ -67,6 +67,18 @@ def test_hostile_home_gets_findings_and_finishes(tmp_path: Path) -> None:
     assert "frontmatter" in pick(found, "AUD001", "nofront/SKILL.md").message
     # the billion-laughs skill parses (aliases are shared) and is checked without blowing up
     assert not [f for f in found if f.path.endswith("lol/SKILL.md") and f.check == "AUD001"]
+    # every reporter copes with what was found
+    import io
+    import json
+
+    from mcpwarden.auditor.reporters import json as json_reporter
+    from mcpwarden.auditor.reporters import sarif, table
+
+    assert json.loads(json_reporter.render(report))["summary"]["files"] == len(report.inventory.files)
+    assert len(json.loads(sarif.render(report, root=home))["runs"][0]["results"]) == len(found)
+    out = io.StringIO()
+    table.render(report, out, color=False)
+    assert "symlink loop" in out.getvalue()
     # the good settings file next to the bad ones is still read
     assert any(str(f.path).endswith(".claude/settings.json") for f in report.inventory.files if f.error is None)
 

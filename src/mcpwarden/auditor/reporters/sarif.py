@@ -42,7 +42,7 @@ def _location(file_path: str, line: int | None, root: Path) -> dict[str, Any]:
     try:
         relative = path.resolve().relative_to(root.resolve()) if path.is_absolute() else path
         artifact: dict[str, Any] = {"uri": relative.as_posix(), "uriBaseId": "%SRCROOT%"}
-    except (ValueError, OSError):
+    except (ValueError, OSError, RuntimeError):  # outside the root, or a symlink loop
         artifact = {"uri": path.absolute().as_uri() if path.is_absolute() else path.as_posix()}
     physical: dict[str, Any] = {"artifactLocation": artifact}
     physical["region"] = {"startLine": max(1, line or 1)}
