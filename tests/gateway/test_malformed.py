@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 
 from mcpwarden.wire import codes
 
@@ -26,7 +25,9 @@ HUNDRED_MB = 100 * 1000 * 1000
 
 
 def start(tmp_path: Path, **policy: Any) -> Any:
-    return raw_gateway(gateway_args(write_policy(tmp_path, **policy), server="fx"), gateway_env(tmp_path))
+    """The gateway in front of bad_server.py, which starts in milliseconds and behaves unless asked."""
+    args = gateway_args(write_policy(tmp_path, command=bad_command(), **policy), server="fx")
+    return raw_gateway(args, gateway_env(tmp_path))
 
 
 def text_content(response: dict[str, Any]) -> str:
@@ -56,26 +57,30 @@ def nothing_reached_upstream(gw: RawGateway, marker: str) -> None:
 # ------------------------------------------------------------------ from the client
 
 
-@pytest.mark.parametrize(
-    ("data", "code"),
-    [
-        (b'{"jsonrpc":"2.0","id":1,"method":"tools/call",\n', codes.PARSE_ERROR),
-        (b"this is not json at all\n", codes.PARSE_ERROR),
-        (b'{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"\xff\xfe"}}}\n',
-         codes.PARSE_ERROR),
-        (b"42\n", codes.INVALID_REQUEST),
-        (b'"a string"\n', codes.INVALID_REQUEST),
-        (b'{"jsonrpc":"2.0","result":{}}\n', codes.INVALID_REQUEST),
-    ],
-    ids=["truncated-json", "not-json", "invalid-utf8", "number", "string", "response-without-id"],
-)
-def test_broken_client_line_gets_an_error_with_null_id(tmp_path: Path, data: bytes, code: int) -> None:
+BROKEN_LINES: dict[str, tuple[bytes, int]] = {
+    "truncated-json": (b'{"jsonrpc":"2.0","id":1,"method":"tools/call",\n', codes.PARSE_ERROR),
+    "not-json": (b"this is not json at all\n", codes.PARSE_ERROR),
+    "invalid-utf8": (
+        b'{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"\xff\xfe"}}}\n',
+        codes.PARSE_ERROR,
+    ),
+    "number": (b"42\n", codes.INVALID_REQUEST),
+    "string": (b'"a string"\n', codes.INVALID_REQUEST),
+    "null": (b"null\n", codes.INVALID_REQUEST),
+    "response-without-id": (b'{"jsonrpc":"2.0","result":{}}\n', codes.INVALID_REQUEST),
+    "empty-object": (b"{}\n", codes.INVALID_REQUEST),
+}
+
+
+def test_broken_client_lines_get_errors_with_null_id_and_the_session_survives(tmp_path: Path) -> None:
     with start(tmp_path) as gw:
         gw.initialize()
-        msg = error_for(gw, data)
-        assert msg["id"] is None
-        assert msg["error"]["code"] == code
-        still_works(gw)
+        for name, (data, code) in BROKEN_LINES.items():
+            msg = error_for(gw, data)
+            assert msg["id"] is None, name
+            assert msg["error"]["code"] == code, f"{name}: {msg['error']}"
+            still_works(gw, f"after {name}")
+        assert gw.proc.poll() is None
 
 
 def test_batch_is_refused_and_none_of_it_runs(tmp_path: Path) -> None:
@@ -168,21 +173,21 @@ def bad_gateway(tmp_path: Path, *extra: str, **policy: Any) -> Any:
     return raw_gateway(args, gateway_env(tmp_path))
 
 
-@pytest.mark.parametrize("kind", ["invalid_json", "invalid_utf8", "stray", "unknown_id", "batch", "all"])
-def test_upstream_garbage_is_dropped_and_logged(tmp_path: Path, kind: str) -> None:
+def test_upstream_garbage_is_dropped_and_logged(tmp_path: Path) -> None:
     with bad_gateway(tmp_path) as gw:
         gw.initialize()
         assert gw.wait_stderr("bad_server started")
-        before = len(gw.stderr)
-        response = gw.call_tool("misbehave", {"kind": kind})
-        assert text_content(response) == f"survived {kind}"
-        assert gw.notifications == [], f"garbage reached the client: {gw.notifications}"
-        assert gw.no_line_within(0.3) is None, "nothing more may reach the client"
-        assert text_content(gw.call_tool("echo", {"text": "after"})) == "after"
-        deadline = time.monotonic() + 3
-        while len(gw.stderr) == before and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(gw.stderr) > before, "the dropped upstream output must be logged to stderr"
+        for kind in ("invalid_json", "invalid_utf8", "stray", "unknown_id", "batch", "all"):
+            before = len(gw.stderr)
+            response = gw.call_tool("misbehave", {"kind": kind})
+            assert text_content(response) == f"survived {kind}"
+            assert gw.notifications == [], f"garbage reached the client: {gw.notifications}"
+            assert gw.no_line_within(0.2) is None, "nothing more may reach the client"
+            assert text_content(gw.call_tool("echo", {"text": "after"})) == "after"
+            deadline = time.monotonic() + 3
+            while len(gw.stderr) == before and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(gw.stderr) > before, f"the dropped upstream output ({kind}) must be logged to stderr"
 
 
 def test_hundred_megabyte_upstream_line_is_dropped(tmp_path: Path) -> None:
