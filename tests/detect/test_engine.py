@@ -72,7 +72,7 @@ def test_hyperscan_and_python_gates_give_the_same_findings() -> None:
     assert len(found) > 50
     assert keyset(found) == keyset(slow.scan_text(text))
     data = text.encode()
-    present, _ = fast._gate.presence(data)
+    present, _, _ = fast._gate.presence(data)
     lowered = data.lower()
     assert sorted(present) == [i for i, kw in enumerate(fast._keywords) if kw in lowered]
 
@@ -232,3 +232,22 @@ def test_pii_precision_on_code_and_logs() -> None:
     real = "Author: Jane Roe <jane.roe@acme-corp.io>\nclient_ip=81.2.69.160\nSSN: 536-22-8471"
     assert {f.rule_id for f in engine.scan_text(real)} == {"pii-email", "pii-ip-address", "pii-us-ssn"}
     assert {f.tier for f in engine.scan_text(real)} == {"pii"}
+
+
+@needs_hyperscan
+def test_gate_finds_the_same_shaped_runs_as_the_python_enumeration() -> None:
+    from mcpwarden.detect import decoders
+    from mcpwarden.detect.prefilter import HyperscanGate
+
+    rng = random.Random(3)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
+    parts = []
+    for _ in range(3000):
+        parts.append("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 60))))
+        parts.append(rng.choice([" ", "=", "==", "\n", '"', "=a", ":", "é"]))
+    data = "".join(parts).encode()
+    data = base64.b64encode(b"plain text here, long enough") + b" " + data + b" " + binascii.hexlify(b"text " * 8)
+    gate = HyperscanGate([b"zzzz"])
+    _, _, starts = gate.presence(data)
+    expected = list(decoders._shaped_runs(data, data.translate(decoders._B64_MAP)))
+    assert starts == expected and len(expected) > 100 and expected[0] == 0

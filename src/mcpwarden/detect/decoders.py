@@ -77,29 +77,51 @@ def _decode_base64(token: bytes) -> bytes | None:
         return None
 
 
-def _base64_and_hex(buf: bytes, budget: list[int]) -> Iterator[tuple[int, int, str, bytes]]:
-    # Hot loop: every run of 24+ base64 characters passes here (hashes and ids fill logs), so
-    # the shape checks are inlined C-speed byte operations before anything is decoded: text
-    # encodes to a recognisable pattern (see _B64_TEXT_LEAD and _HEX_TEXT_HIGH).
+BASE64_RUN_SHAPES = (
+    rb"(?:^|[^A-Za-z0-9+/_\-])[A-Za-f][A-Za-z0-9+/_\-]{3}[A-Za-f][A-Za-z0-9+/_\-]{19}",
+    rb"(?:^|[^A-Za-z0-9+/_\-])[2-7][A-Za-z0-9+/_\-][2-7][A-Za-z0-9+/_\-]{21}",
+)
+"""The start of a shaped run (see _shaped_runs) as Vectorscan patterns: each reports the end
+of the run's first MIN_BASE64 characters, so the run starts MIN_BASE64 bytes earlier."""
+
+
+def _shaped_runs(buf: bytes, mapped: bytes) -> Iterator[int]:
+    """Starts of runs of MIN_BASE64+ base64-alphabet characters that begin the way base64 of
+    text (first and fifth characters in _B64_TEXT_LEAD) or hex of text (first and third in
+    _HEX_TEXT_HIGH) must begin."""
+    find = mapped.find
+    pos = find(_B64_NEEDLE)
+    while pos >= 0:
+        first = buf[pos]
+        if (first in _B64_TEXT_LEAD and buf[pos + 4] in _B64_TEXT_LEAD) or (
+            first in _HEX_TEXT_HIGH and buf[pos + 2] in _HEX_TEXT_HIGH
+        ):
+            yield pos
+        stop = find(b" ", pos)
+        if stop < 0:
+            return
+        pos = find(_B64_NEEDLE, stop)
+
+
+def _base64_and_hex(
+    buf: bytes, budget: list[int], starts: list[int] | None = None
+) -> Iterator[tuple[int, int, str, bytes]]:
+    # Hot loop: runs of base64 characters (hashes, ids, paths) fill real files, so only runs
+    # shaped like encoded text get here (found by the gate's Vectorscan patterns when it has
+    # them, else by _shaped_runs), and the checks below are C-speed byte operations.
     mapped = buf.translate(_B64_MAP)
     size = len(buf)
     find = mapped.find
-    pos = find(_B64_NEEDLE)
     candidates = 0
-    while pos >= 0 and candidates < budget[0]:
+    for pos in _shaped_runs(buf, mapped) if starts is None else starts:
+        if candidates >= budget[0]:
+            break
+        candidates += 1
         stop = find(b" ", pos)
         if stop < 0:
             stop = size
         if stop < size and buf[stop] == 0x3D:  # '=' padding
             stop += 2 if stop + 1 < size and buf[stop + 1] == 0x3D else 1
-        candidates += 1
-        first = buf[pos]
-        if not (
-            (first in _B64_TEXT_LEAD and buf[pos + 4] in _B64_TEXT_LEAD)
-            or (first in _HEX_TEXT_HIGH and buf[pos + 2] in _HEX_TEXT_HIGH)
-        ):
-            pos = find(_B64_NEEDLE, stop)  # neither base64 nor hex of text starts like this
-            continue
         token = buf[pos:stop]
         n = len(token)
         decoded: bytes | None = None
@@ -122,7 +144,6 @@ def _base64_and_hex(buf: bytes, budget: list[int]) -> Iterator[tuple[int, int, s
             yield pos, stop, encoding, decoded
             if budget[1] <= 0:
                 break
-        pos = find(_B64_NEEDLE, stop)
     budget[0] -= candidates
 
 
@@ -174,10 +195,11 @@ def _json_escapes(buf: bytes, budget: list[int]) -> Iterator[tuple[int, int, str
         pos = buf.find(b"\\", line_end)
 
 
-def encoded_segments(buf: bytes) -> list[tuple[int, int, str, bytes]]:
-    """Suspicious encoded tokens of ``buf`` and their decoded bytes, within the limits above."""
+def encoded_segments(buf: bytes, run_starts: list[int] | None = None) -> list[tuple[int, int, str, bytes]]:
+    """Suspicious encoded tokens of ``buf`` and their decoded bytes, within the limits above.
+    ``run_starts``: the shaped base64/hex runs, when a gate has already found them."""
     budget = [MAX_CANDIDATES + len(buf) // 32, MAX_DECODED_BYTES + len(buf) // 2]
-    out = list(_base64_and_hex(buf, budget))
+    out = list(_base64_and_hex(buf, budget, run_starts))
     out.extend(_percent(buf, budget))
     out.extend(_json_escapes(buf, budget))
     return out

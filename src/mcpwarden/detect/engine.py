@@ -39,7 +39,7 @@ from mcpwarden.detect.finding import TIER_RANK, Finding
 from mcpwarden.detect.fingerprint import Fingerprinter
 from mcpwarden.detect.honeytoken import HoneyToken
 from mcpwarden.detect.placeholders import is_placeholder
-from mcpwarden.detect.prefilter import find_all, make_gate
+from mcpwarden.detect.prefilter import GateReport, find_all, make_gate
 from mcpwarden.detect.rule import Rule, leading_width
 from mcpwarden.errors import DetectError
 
@@ -248,9 +248,10 @@ class Engine:
     def raw_hits(self, data: bytes, bounds: list[int] | None = None, depth: int = 0) -> list[RawHit]:
         """Confirmed hits in ``data``. ``bounds``: sorted segment boundaries
         (start0, end0, start1, end1, ...) that no match may cross."""
-        hits = self._confirm(data, bounds)
+        report = self._gate.presence(data)
+        hits = self._confirm(data, bounds, report)
         if self.decode and depth < decoders.MAX_DEPTH:
-            for start, end, encoding, decoded in decoders.encoded_segments(data):
+            for start, end, encoding, decoded in decoders.encoded_segments(data, report[2]):
                 for inner in self.raw_hits(decoded, None, depth + 1):
                     hits.append(
                         RawHit(
@@ -267,8 +268,8 @@ class Engine:
                     )
         return _resolve(hits)
 
-    def _confirm(self, data: bytes, bounds: list[int] | None) -> list[RawHit]:
-        present, matchable = self._gate.presence(data)
+    def _confirm(self, data: bytes, bounds: list[int] | None, report: GateReport) -> list[RawHit]:
+        present, matchable, _ = report
         if present is not None and not present:
             return []
         kw_rules, kw_honey, kw_len, probed = self._kw_rules, self._kw_honey, self._kw_lengths, self._probed

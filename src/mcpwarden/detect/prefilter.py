@@ -12,7 +12,8 @@ lower-cased buffer. They differ in how much they can skip:
   its matches), reporting where matches end. Keywords that do not occur are not looked
   for, and a window of a probed rule is searched only if a match ends inside it. Skipping
   never changes findings: a match ``re`` finds in a window (away from an artificial window
-  edge) is a match of the full buffer, whose end Vectorscan reports.
+  edge) is a match of the full buffer, whose end Vectorscan reports. The same pass finds
+  the starts of base64/hex runs shaped like encoded text, for the decoders.
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from mcpwarden.detect.decoders import BASE64_RUN_SHAPES, MIN_BASE64
+
 try:
     import hyperscan
 except ImportError:  # optional extra "fast"
     hyperscan = None
 
 HAVE_HYPERSCAN = hyperscan is not None
+
+GateReport = tuple[list[int] | None, dict[int, list[int]] | None, list[int] | None]
 
 
 def find_all(
@@ -51,9 +56,10 @@ class PythonGate:
         self.keywords = [k.lower() for k in keywords]
         self.probed: frozenset[int] = frozenset()
 
-    def presence(self, data: bytes) -> tuple[list[int] | None, dict[int, list[int]] | None]:
-        """(keywords that occur, probed rule -> sorted match ends); None means "not known"."""
-        return None, None
+    def presence(self, data: bytes) -> GateReport:
+        """(keywords that occur, probed rule -> sorted match ends, starts of shaped base64/hex
+        runs); None means "not known"."""
+        return None, None, None
 
 
 def _escape(literal: bytes) -> bytes:
@@ -71,10 +77,12 @@ class HyperscanGate:
         self.keywords = [k.lower() for k in keywords]
         kw_flag = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH
         exact = hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_ALLOWEMPTY
-        keyword_exprs = [_escape(k) for k in self.keywords]
+        keyword_exprs = [_escape(k) for k in self.keywords] + list(BASE64_RUN_SHAPES)
         self._n_kw = len(self.keywords)
+        self._n_fixed = self._n_kw + len(BASE64_RUN_SHAPES)
+        kw_flags = [kw_flag] * self._n_kw + [0] * len(BASE64_RUN_SHAPES)
         usable = [(rule, regex.encode(), exact) for rule, regex in probes]
-        self._db = _build(keyword_exprs, [kw_flag] * self._n_kw, usable)
+        self._db = _build(keyword_exprs, kw_flags, usable)
         if self._db is None:  # some probe is refused as written: find which, try it as a prefilter
             checked = []
             for rule, regex, _ in usable:
@@ -83,7 +91,7 @@ class HyperscanGate:
                         checked.append((rule, regex, flag))
                         break
             usable = checked
-            self._db = _build(keyword_exprs, [kw_flag] * self._n_kw, usable)
+            self._db = _build(keyword_exprs, kw_flags, usable)
         self.probed = frozenset(rule for rule, _, _ in usable)
         self._probe_rules = [rule for rule, _, _ in usable]
         self._local = threading.local()
@@ -95,9 +103,9 @@ class HyperscanGate:
             self._local.scratch = scratch
         return scratch
 
-    def presence(self, data: bytes) -> tuple[list[int] | None, dict[int, list[int]] | None]:
+    def presence(self, data: bytes) -> GateReport:
         if self._db is None or not data:
-            return [], {}
+            return [], {}, []
         found: list[tuple[int, int]] = []
         append = found.append
 
@@ -105,17 +113,20 @@ class HyperscanGate:
             append((index, end))
 
         self._db.scan(data, match_event_handler=on_match, scratch=self._scratch())
-        n_kw = self._n_kw
+        n_kw, n_fixed = self._n_kw, self._n_fixed
         keywords: list[int] = []
         ends: dict[int, list[int]] = {}
+        runs: set[int] = set()
         for index, end in found:
             if index < n_kw:
                 keywords.append(index)
+            elif index < n_fixed:
+                runs.add(end - MIN_BASE64)
             else:
-                ends.setdefault(self._probe_rules[index - n_kw], []).append(end)
+                ends.setdefault(self._probe_rules[index - n_fixed], []).append(end)
         for positions in ends.values():
             positions.sort()
-        return keywords, ends
+        return keywords, ends, sorted(runs)
 
 
 def _build(keywords: list[bytes], kw_flags: list[int], probes: list[tuple[int, bytes, int]]) -> Any:
