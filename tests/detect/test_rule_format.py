@@ -56,6 +56,7 @@ def test_a_good_rule_loads_with_defaults() -> None:
         ({"allowlist": {"regexes": ["("]}}, "allowlist regex"),
         ({"examples": None}, "examples"),
         ({"examples": {"match": []}}, "at least one"),
+        ({"probe": "(?=x)"}, "probe: regex uses lookahead"),
     ],
 )
 def test_bad_rules_fail_naming_their_id(changes: dict[str, Any], message: str) -> None:

@@ -34,6 +34,7 @@ MAX_DEPTH = 2
 _B64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
 _B64_MAP = bytes(0x41 if i in _B64_CHARS else 0x20 for i in range(256))
 _B64_NEEDLE = b"A" * MIN_BASE64
+_B64_RUN = re.compile(rb"[A-Za-z0-9+/_\-]*")
 _DIGITS = b"0123456789"
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
 _B64_TEXT_LEAD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
@@ -109,17 +110,16 @@ def _base64_and_hex(
     # Hot loop: runs of base64 characters (hashes, ids, paths) fill real files, so only runs
     # shaped like encoded text get here (found by the gate's Vectorscan patterns when it has
     # them, else by _shaped_runs), and the checks below are C-speed byte operations.
-    mapped = buf.translate(_B64_MAP)
     size = len(buf)
-    find = mapped.find
+    if starts is None:
+        starts = _shaped_runs(buf, buf.translate(_B64_MAP))  # type: ignore[assignment]
+    run_end = _B64_RUN.match
     candidates = 0
-    for pos in _shaped_runs(buf, mapped) if starts is None else starts:
+    for pos in starts:  # type: ignore[union-attr]
         if candidates >= budget[0]:
             break
         candidates += 1
-        stop = find(b" ", pos)
-        if stop < 0:
-            stop = size
+        stop = run_end(buf, pos).end()
         if stop < size and buf[stop] == 0x3D:  # '=' padding
             stop += 2 if stop + 1 < size and buf[stop + 1] == 0x3D else 1
         token = buf[pos:stop]

@@ -154,10 +154,14 @@ class Engine:
             self._kw_honey[slot(value.lower())].append(index)
         self._kw_lengths = [len(k) for k in keywords]
         self._keywords = list(keywords)
-        probes = [(i, r.regex) for i, r in enumerate(self.rules) if _worth_probing(r)]
+        probes = [(i, r.probe or r.regex) for i, r in enumerate(self.rules) if _worth_probing(r)]
         self._gate = make_gate(self._keywords, probes, gate)
         self.gate_kind = self._gate.kind
         self._probed = self._gate.probed
+        self._kw_probe_only = [
+            not self._kw_honey[kw] and all(r in self._probed for r in self._kw_rules[kw])
+            for kw in range(len(self._keywords))
+        ]
 
     @classmethod
     def load(
@@ -277,7 +281,7 @@ class Engine:
         size = len(data)
         gate_hits: list[tuple[int, int]] = []
         for kw in range(len(self._keywords)) if present is None else present:
-            if matchable is None or kw_honey[kw] or any(r not in probed for r in kw_rules[kw]):
+            if matchable is None or not self._kw_probe_only[kw]:
                 find_all(lowered, self._keywords[kw], kw, gate_hits)
                 continue
             # The keyword gates probed rules only: look for it only in the blocks whose
@@ -372,7 +376,7 @@ def _worth_probing(rule: Rule) -> bool:
     windows are searched only where a match ends. Regexes that can run long before their
     first literal (an e-mail's local part) would slow the gate more than they save."""
     weak = rule.tier in ("generic", "pii") or min(len(k) for k in rule.keywords) <= 3
-    return weak and leading_width(rule.regex) < PROBE_LEAD_LIMIT
+    return weak and leading_width(rule.probe or rule.regex) < PROBE_LEAD_LIMIT
 
 
 def _windows(

@@ -42,6 +42,7 @@ _RULE_KEYS = frozenset(
         "allowlist",
         "examples",
         "tags",
+        "probe",
     }
 )
 _ALLOWLIST_KEYS = frozenset({"regexes", "stopwords"})
@@ -77,6 +78,9 @@ class Rule:
     examples_no_match: tuple[str, ...] = ()
     source: str = "<rules>"
     max_width: int = field(default=MAX_MATCH_WIDTH, compare=False)
+    probe: str | None = None
+    """Optional regex that every match of ``regex`` contains; the gate runs it instead of
+    ``regex`` to tell where matches can end (useful when ``regex`` is costly for Vectorscan)."""
     keyword_inside: bool = field(default=False, compare=False)
     """Every match contains one of the keywords, so windows need no reach beyond the match."""
 
@@ -279,6 +283,13 @@ def rule_from_table(table: Any, source: str, need_examples: bool = True) -> Rule
     if problem:
         raise _fail(source, rule_id, problem)
     _check_re2(regex, source, rule_id)
+    probe = table.get("probe")
+    if probe is not None:
+        if not isinstance(probe, str) or not probe:
+            raise _fail(source, rule_id, "probe must be a non-empty regex string")
+        problem = dialect_problem(probe)
+        if problem:
+            raise _fail(source, rule_id, f"probe: {problem}")
     groups = re.compile(regex).groups
     secret_group = table.get("secret_group", 1 if groups else 0)
     if not isinstance(secret_group, int) or isinstance(secret_group, bool) or not 0 <= secret_group <= groups:
@@ -314,6 +325,7 @@ def rule_from_table(table: Any, source: str, need_examples: bool = True) -> Rule
         examples_match=match,
         examples_no_match=no_match,
         source=source,
+        probe=probe,
         max_width=max_width(regex),
         keyword_inside=keyword_inside(regex, keywords),
     )
