@@ -33,6 +33,7 @@ REQUIRED_FAMILIES = {
     "generic",
     "observability",
     "saas",
+    "password-hashes",
 }
 ALLOWED_KEYS = {
     "id",

@@ -946,7 +946,36 @@ class Builder:
             "url-basic-auth",
         )
 
+    def system_files(self) -> None:
+        """Files a read tool might return: /etc/shadow, htpasswd, kubeconfig, AWS console CSV, shell history."""
+        doc = self.doc("system_files.txt")
+        r = self.r
+        crypt = "./" + string.ascii_letters + string.digits
+        doc.add("$ cat /etc/shadow\nroot:*:19876:0:99999:7:::\ndaemon:*:19000:0:99999:7:::")
+        for user in ["deploy", "backup", "alice"]:
+            self.positive(
+                doc,
+                f"{user}:$6${r.s(crypt, 16)}${r.s(crypt, 86)}:19876:0:99999:7:::",
+                "password-hashes",
+                "shadow-password-hash",
+            )
+        self.negative(doc, "nobody:!:19000:0:99999:7:::", "any")
+        doc.add("$ cat /etc/nginx/.htpasswd")
+        self.positive(doc, f"metrics:$apr1${r.an(8)}${r.s(crypt, 22)}", "password-hashes", "htpasswd-entry")
+        doc.add("$ cat ~/.kube/config\napiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user:")
+        key = base64.b64encode(_pem(r, "RSA PRIVATE KEY").encode()).decode()
+        self.positive(doc, f"    client-key-data: {key}", "private-keys", "kubeconfig-client-key-data")
+        doc.add("$ cat ~/Downloads/ci-deployer_accessKeys.csv\nAccess key ID,Secret access key")
+        kid = "AKIA" + r.s("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+        self.positive(doc, f"{kid},{r.b64(40)}", "cloud", "aws-credentials-csv")
+        self.positive(doc, f"$ sshpass -p '{r.password()}' ssh deploy@10.0.3.7 uptime", "auth-urls", "sshpass-password")
+        self.positive(
+            doc, f"$ docker login -u ci -p {r.an(20)} registry.corp.dev", "auth-urls", "docker-login-password"
+        )
+        self.negative(doc, "$ docker login -u ci --password-stdin registry.corp.dev < token.txt", "any")
+
     def build(self) -> None:
+        self.system_files()
         self.ci_pipelines()
         self.app_config()
         self.hard_negatives()
