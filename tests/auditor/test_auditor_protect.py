@@ -77,8 +77,13 @@ def test_wrapped_entries_and_policies(tmp_path: Path) -> None:
     assert entry["env"] == {"GITHUB_PERSONAL_ACCESS_TOKEN": FAKE_GITHUB}  # env kept as it was
     assert data["mcpServers"]["remote"] == {"type": "http", "url": "http://mcp.example.com/mcp"}  # HTTP untouched
     policy = load_policy(policy_path)
-    assert policy.servers["filesystem"].network == "none"
-    assert policy.servers["github"].network.allow == ["api.github.com", "github.com", "uploads.github.com"]
+    # npx fetches the package at start: the registry stays reachable, nothing else
+    assert policy.servers["filesystem"].network.allow == ["registry.npmjs.org"]
+    assert policy.servers["filesystem"].tools.read_only is False
+    github_hosts = ["api.github.com", "github.com", "uploads.github.com", "registry.npmjs.org"]
+    assert policy.servers["github"].network.allow == github_hosts
+    assert policy.servers["local-db"].network.allow == ["pypi.org", "files.pythonhosted.org"]
+    assert policy.servers["approved"].model_dump(exclude_unset=True) == {}  # unknown kind: defaults
     assert os.stat(policy_path).st_mode & 0o077 == 0
     for client in ("claude-desktop", "cursor", "vscode", "gemini", "codex"):
         load_policy(paths["home"] / ".config" / "mcpwarden" / "policies" / f"{client}.yaml")

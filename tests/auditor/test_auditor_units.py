@@ -13,7 +13,8 @@ from conftest import none_of, pick
 from mcpwarden.auditor import jsonc
 from mcpwarden.auditor.audit import run_audit
 from mcpwarden.auditor.linemap import toml_key_lines
-from mcpwarden.auditor.presets import SKILL_PRESETS
+from mcpwarden.auditor.model import ConfigFile, ServerEntry
+from mcpwarden.auditor.presets import SKILL_PRESETS, server_preset
 from mcpwarden.auditor.secrets import SecretScanner, fallback_kind
 from mcpwarden.auditor.skill_policy import guess_preset, skill_policy
 from mcpwarden.auditor.target import Target
@@ -321,3 +322,41 @@ def test_skill_hooks_run_commands(tmp_path: Path) -> None:
     report = run_audit(Target(home=home, audit_log=tmp_path / "none.jsonl"))
     finding = pick(report.findings, "AUD050", "fmt/SKILL.md")
     assert "./fix.sh" in finding.message and finding.line == 9
+
+
+def _server(command: str, args: list[str], name: str = "s") -> ServerEntry:
+    config = ConfigFile(client="cursor", scope="user", path=Path("/h/.cursor/mcp.json"), kind="json")
+    return ServerEntry(
+        client="cursor",
+        scope="user",
+        name=name,
+        file=config,
+        key=("mcpServers", name),
+        raw={},
+        transport="stdio",
+        command=command,
+        args=args,
+    )
+
+
+def test_server_presets() -> None:
+    home = Path("/home/a")
+    kind, entry, notes = server_preset(
+        _server("npx", ["-y", "@modelcontextprotocol/server-filesystem@1.0.0", "~/work", "/"]), home
+    )
+    assert kind == "filesystem" and notes and "/" in notes[0]
+    assert entry == {
+        "tools": {"read_only": False},
+        "network": {"allow": ["registry.npmjs.org"]},
+        "filesystem": {"write": ["/home/a/work"]},
+    }
+    kind, entry, _ = server_preset(_server("docker", ["run", "-i", "mcp/filesystem", "/data"]), home)
+    assert kind == "container" and entry == {}
+    kind, entry, _ = server_preset(_server("python3", ["/opt/tools/fs_server.py", "/srv/data"], "files"), home)
+    assert entry["filesystem"] == {"write": ["/opt/tools/fs_server.py", "/srv/data"], "read": ["/opt/tools"]}
+    kind, entry, _ = server_preset(_server("uvx", ["mcp-server-time==1.0"]), home)
+    assert kind == "offline" and entry == {"network": {"allow": ["pypi.org", "files.pythonhosted.org"]}}
+    kind, entry, _ = server_preset(_server("/usr/local/bin/memory-server", []), home)
+    assert kind == "memory" and entry == {"network": "none"}
+    for _kind, policy_entry, _ in (server_preset(_server("npx", ["-y", "@stripe/mcp@1.0.0"]), home),):
+        ServerSettings.model_validate(policy_entry)

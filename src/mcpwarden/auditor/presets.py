@@ -79,8 +79,55 @@ def server_kind(server: ServerEntry) -> str:
     return "unknown"
 
 
+REGISTRY_HOSTS = {"npm": ["registry.npmjs.org"], "pypi": ["pypi.org", "files.pythonhosted.org"]}
+_CONTAINER_RUNTIMES = {"docker", "podman", "nerdctl"}
+_INTERPRETERS = {"node", "python", "python3", "deno", "bun", "ruby", "perl", "bash", "sh"}
+
+
+def _program_dirs(server: ServerEntry, home: Path) -> list[str]:
+    """Directories the server's own program needs to be readable: the script an interpreter runs."""
+    if basename(server.command) not in _INTERPRETERS:
+        return []
+    script = next((a for a in server.args if not a.startswith("-")), None)
+    if script and _PATHLIKE.match(script):
+        return [str(Path(_expand(script, home)).parent)]
+    return []
+
+
+def _with_registry(entry: dict[str, Any], server: ServerEntry) -> dict[str, Any]:
+    """A server fetched by npx/uvx at start needs its package registry, or it cannot start."""
+    spec = package_spec(server)
+    network = entry.get("network")
+    if spec is None or network is None:
+        return entry
+    hosts = REGISTRY_HOSTS[spec[0]]
+    if network == "none":
+        entry["network"] = {"allow": list(hosts)}
+    elif isinstance(network, dict):
+        entry["network"] = {"allow": [*network["allow"], *(h for h in hosts if h not in network["allow"])]}
+    return entry
+
+
+def _with_program(entry: dict[str, Any], server: ServerEntry, home: Path) -> dict[str, Any]:
+    fs = entry.get("filesystem")
+    if isinstance(fs, dict):
+        extra = [d for d in _program_dirs(server, home) if d not in fs.get("read", [])]
+        if extra:
+            fs["read"] = [*fs.get("read", []), *extra]
+    return entry
+
+
 def server_preset(server: ServerEntry, home: Path) -> tuple[str, dict[str, Any], list[str]]:
-    """(preset name, policy entry, notes). The entry parses as a ServerPolicy."""
+    """(preset name, policy entry, notes). The entry parses as a ServerPolicy. Servers fetched
+    at start by npx/uvx keep their package registry reachable; the script an interpreter runs
+    stays readable; container runtimes get no sandbox keys (the container is their sandbox)."""
+    if basename(server.command) in _CONTAINER_RUNTIMES:
+        return "container", {}, [f"{server.label}: runs in a container; mcpwarden's sandbox is not applied to it"]
+    name, entry, notes = _base_preset(server, home)
+    return name, _with_program(_with_registry(entry, server), server, home), notes
+
+
+def _base_preset(server: ServerEntry, home: Path) -> tuple[str, dict[str, Any], list[str]]:
     kind = server_kind(server)
     paths, dropped = path_args(server, home)
     notes = [f"left out the broad root {d}: give the server a narrower directory" for d in dropped]
