@@ -124,6 +124,8 @@ def test_cli_exit_codes_and_formats(tmp_path: Path) -> None:
     quiet = cli("audit", "--home", str(clean), "--audit-log", str(clean / "none.jsonl"))
     assert quiet.returncode == 0, quiet.stdout + quiet.stderr
     assert "no findings" in quiet.stdout
+    empty = cli("audit", "--home", str(tmp_path / "nothing-here"), "--audit-log", str(clean / "none.jsonl"))
+    assert empty.returncode == 0 and "no MCP client config, skill or policy found" in empty.stdout
     out = tmp_path / "report.sarif"
     assert cli("audit", *home_args(paths), "--format", "sarif", "-o", str(out)).returncode == 1
     jsonschema.validate(json.loads(out.read_text()), SCHEMA)

@@ -44,6 +44,9 @@ def run_audit(target: Target, clients: list[str] | None = None, baseline: Path |
     findings.sort(key=lambda f: (f.client, f.path, f.server or "", -SEVERITY_ORDER[f.severity], f.line or 0, f.check))
     from mcpwarden.auditor import secrets
 
+    if not inventory.files:
+        where = ", ".join([str(target.home), *(str(p) for p in target.projects[:3])])
+        inventory.notes.append(f"no MCP client config, skill or policy found (looked under {where})")
     if ctx.scanner.engine is None and secrets.ENGINE_PROBLEM:
         inventory.notes.append(secrets.ENGINE_PROBLEM)
     return Report(inventory=inventory, findings=findings, engine="detect" if ctx.scanner.engine else "fallback")
