@@ -1,5 +1,5 @@
-"""The terminal report: per client, each server (does it load, is it guarded) with its
-findings, then file-level findings, then a summary."""
+"""The terminal report: per client, each server (does it load, is it guarded) with its own
+findings under it, then the client's file-level findings, then a summary and the fixes."""
 
 from __future__ import annotations
 
@@ -12,49 +12,66 @@ from rich.text import Text
 
 from mcpwarden.auditor.audit import Report
 from mcpwarden.auditor.checks.catalog import info
-from mcpwarden.auditor.model import Finding
+from mcpwarden.auditor.model import Finding, ServerEntry
 
 STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
 
-def _finding_row(table: Table, finding: Finding) -> None:
-    where = f"{finding.path}:{finding.line}" if finding.line else finding.path
-    severity = Text(finding.severity.upper(), style=STYLE[finding.severity])
-    message = Text(finding.message)
-    if finding.suppressed:
-        severity = Text(f"{finding.severity} (baseline)", style="dim")
-        message.stylize("dim")
-    table.add_row(severity, finding.check, message, where)
+def _findings_table(findings: list[Finding], indent: int) -> Table:
+    table = Table(show_header=False, box=None, padding=(0, 1), expand=False)
+    table.add_column(width=indent, no_wrap=True)
+    for column in ("severity", "id", "finding", "where"):
+        table.add_column(column, overflow="fold")
+    for finding in findings:
+        where = f"{finding.path}:{finding.line}" if finding.line else finding.path
+        severity = Text(finding.severity.upper(), style=STYLE[finding.severity])
+        message = Text(finding.message)
+        if finding.suppressed:
+            severity = Text(f"{finding.severity} (baseline)", style="dim")
+            message.stylize("dim")
+        table.add_row("", severity, finding.check, message, Text(where, style="dim"))
+    return table
+
+
+def _server_line(server: ServerEntry, display: str) -> str:
+    if server.wrapped:
+        state = "[green]guarded[/green]"
+    elif server.loads:
+        state = "[bold]loads[/bold]"
+    else:
+        state = "[dim]does not load[/dim]"
+    return (
+        f"  [bold]{server.name}[/bold] ({server.scope}, {server.transport}) {state}: {server.why}  [dim]{display}[/dim]"
+    )
 
 
 def render(report: Report, out: IO[str], color: bool | None = None, show_fixes: bool = True) -> None:
     console = Console(file=out, force_terminal=color, no_color=color is False, width=140, highlight=False)
     inv = report.inventory
+    by_server: dict[tuple[str, str], list[Finding]] = defaultdict(list)
     by_client: dict[str, list[Finding]] = defaultdict(list)
     for finding in report.findings:
         by_client[finding.client].append(finding)
+        if finding.server is not None:
+            by_server[(finding.client, finding.server)].append(finding)
     clients = sorted({f.client for f in inv.files} | {s.client for s in inv.servers} | set(by_client))
     for client in clients:
         servers = [s for s in inv.servers if s.client == client]
-        findings = by_client.get(client, [])
-        console.rule(f"[bold]{client}[/bold]  ({len(servers)} servers, {len(findings)} findings)")
+        names = {s.name for s in servers}
+        console.rule(f"[bold]{client}[/bold]  ({len(servers)} servers, {len(by_client.get(client, []))} findings)")
+        shown: set[str] = set()
         for server in servers:
-            state = (
-                "[green]guarded[/green]"
-                if server.wrapped
-                else ("loads" if server.loads else "[dim]does not load[/dim]")
-            )
-            console.print(
-                f"  [bold]{server.name}[/bold] [{server.scope}, {server.transport}] {state}: "
-                f"{server.why}  [dim]{inv.display(server.file.path)}[/dim]"
-            )
-        if findings:
-            table = Table(show_header=True, header_style="bold", box=None, padding=(0, 1), expand=False)
-            for column in ("severity", "id", "finding", "where"):
-                table.add_column(column, overflow="fold")
-            for finding in findings:
-                _finding_row(table, finding)
-            console.print(table)
+            console.print(_server_line(server, inv.display(server.file.path)))
+            if server.name in shown:
+                continue
+            shown.add(server.name)
+            mine = by_server.get((client, server.name), [])
+            if mine:
+                console.print(_findings_table(mine, 2))
+        rest = [f for f in by_client.get(client, []) if f.server is None or f.server not in names]
+        if rest:
+            console.print("  [bold]files and settings[/bold]")
+            console.print(_findings_table(rest, 2))
     console.rule("[bold]summary[/bold]")
     counts = report.counts()
     suppressed = len(report.findings) - len(report.active())
