@@ -79,8 +79,8 @@ def _decode_base64(token: bytes) -> bytes | None:
 
 
 BASE64_RUN_SHAPES = (
-    rb"(?:^|[^A-Za-z0-9+/_\-])[A-Za-f][A-Za-z0-9+/_\-]{3}[A-Za-f][A-Za-z0-9+/_\-]{19}",
-    rb"(?:^|[^A-Za-z0-9+/_\-])[2-7][A-Za-z0-9+/_\-][2-7][A-Za-z0-9+/_\-]{21}",
+    rb"(?:^|[^A-Za-z0-9+/_\-])(?:[A-Za-f][A-Za-z0-9+/_\-]{3}){4}[A-Za-z0-9+/_\-]{8}",
+    rb"(?:^|[^A-Za-z0-9+/_\-])(?:[2-7][A-Za-z0-9+/_\-]){4}[A-Za-z0-9+/_\-]{16}",
 )
 """The start of a shaped run (see _shaped_runs) as Vectorscan patterns: each reports the end
 of the run's first MIN_BASE64 characters, so the run starts MIN_BASE64 bytes earlier."""
@@ -88,14 +88,14 @@ of the run's first MIN_BASE64 characters, so the run starts MIN_BASE64 bytes ear
 
 def _shaped_runs(buf: bytes, mapped: bytes) -> Iterator[int]:
     """Starts of runs of MIN_BASE64+ base64-alphabet characters that begin the way base64 of
-    text (first and fifth characters in _B64_TEXT_LEAD) or hex of text (first and third in
-    _HEX_TEXT_HIGH) must begin."""
+    text (the first four quads lead with a _B64_TEXT_LEAD character) or hex of text (the
+    first four bytes have a _HEX_TEXT_HIGH high nibble) must begin."""
     find = mapped.find
+    lead, high = _B64_TEXT_LEAD, _HEX_TEXT_HIGH
     pos = find(_B64_NEEDLE)
     while pos >= 0:
-        first = buf[pos]
-        if (first in _B64_TEXT_LEAD and buf[pos + 4] in _B64_TEXT_LEAD) or (
-            first in _HEX_TEXT_HIGH and buf[pos + 2] in _HEX_TEXT_HIGH
+        if (buf[pos] in lead and buf[pos + 4] in lead and buf[pos + 8] in lead and buf[pos + 12] in lead) or (
+            buf[pos] in high and buf[pos + 2] in high and buf[pos + 4] in high and buf[pos + 6] in high
         ):
             yield pos
         stop = find(b" ", pos)

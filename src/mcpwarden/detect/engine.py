@@ -51,8 +51,9 @@ except ImportError:  # optional extra "fast"
 REGEX_ENV = "MCPWARDEN_DETECT_REGEX"
 """``re``, ``re2`` or ``hybrid``: overrides the engine's default regex engine (for tests)."""
 
-MERGE_CAP = 4096
-"""Keyword hits are grouped in blocks of this many bytes; each block's hits share one window."""
+MAX_BLOCK = 4096
+"""Keyword hits are grouped in blocks (four times a rule's longest match, from 512 bytes up
+to this); each block's hits share one window."""
 
 LARGE_WINDOW = 4096
 """In ``hybrid`` mode, windows longer than this run on RE2 (linear time; about 10 us per call
@@ -74,6 +75,8 @@ class _Compiled:
     """How far before a keyword hit a match may start."""
     after: int
     """How far after a keyword hit's end a match may end."""
+    block: int
+    """Size of the blocks in which this rule's keyword hits share a window."""
     allow: tuple[re.Pattern[str], ...]
     stopwords: tuple[str, ...]
     validator: validators.Validator | None
@@ -199,6 +202,7 @@ class Engine:
             group=rule.secret_group,
             before=rule.max_width if rule.keyword_inside else rule.max_width + KEYWORD_REACH,
             after=rule.max_width + 1 if rule.keyword_inside else rule.max_width + KEYWORD_REACH,
+            block=min(MAX_BLOCK, max(512, 4 * rule.max_width)),
             allow=tuple(re.compile(p) for p in rule.allow_regexes),
             stopwords=rule.stopwords,
             validator=validators.VALIDATORS[rule.validator] if rule.validator else None,
@@ -286,15 +290,17 @@ class Engine:
                 continue
             # The keyword gates probed rules only: look for it only in the blocks whose
             # window can hold a match end that Vectorscan reported.
-            blocks: set[int] = set()
+            ranges: list[tuple[int, int]] = []
             for rule in kw_rules[kw]:
                 ends = matchable.get(rule)
                 if ends:
                     compiled = self._compiled[rule]
-                    blocks.update(_blocks_near(ends, compiled.before, compiled.after))
-            for block in sorted(blocks):
-                lo = block * MERGE_CAP
-                find_all(lowered, self._keywords[kw], kw, gate_hits, lo, min(size, lo + MERGE_CAP + kw_len[kw] - 1))
+                    block = compiled.block
+                    ranges.extend(
+                        (k * block, (k + 1) * block) for k in _blocks_near(ends, compiled.before, compiled.after, block)
+                    )
+            for lo, hi in _merge_ranges(ranges):
+                find_all(lowered, self._keywords[kw], kw, gate_hits, lo, min(size, hi + kw_len[kw] - 1))
         out: list[RawHit] = []
         per_rule: dict[int, list[tuple[int, int]]] = {}
         for kw, start in gate_hits:
@@ -308,7 +314,7 @@ class Engine:
         for index, spans in per_rule.items():
             compiled = self._compiled[index]
             ends = matchable.get(index) if matchable is not None and index in probed else None
-            for lo, hi, hard in _windows(spans, compiled.before, compiled.after, size, bounds):
+            for lo, hi, hard in _windows(spans, compiled.before, compiled.after, compiled.block, size, bounds):
                 if ends is not None:
                     i = bisect.bisect_right(ends, lo)
                     if i == len(ends) or ends[i] > hi:
@@ -380,10 +386,10 @@ def _worth_probing(rule: Rule) -> bool:
 
 
 def _windows(
-    spans: list[tuple[int, int]], before: int, after: int, size: int, bounds: list[int] | None
+    spans: list[tuple[int, int]], before: int, after: int, block: int, size: int, bounds: list[int] | None
 ) -> list[tuple[int, int, bool]]:
     """Regions ``(lo, hi, hard)`` to search: the keyword hits are grouped by block of
-    MERGE_CAP bytes (and by JSON string when ``bounds`` is given), and each group's region
+    ``block`` bytes (and by JSON string when ``bounds`` is given), and each group's region
     runs from ``before`` ahead of its first hit to ``after`` past its last one, clipped to the
     string. ``hard`` says ``hi`` is a real end (of the buffer or of a JSON string). A region
     depends only on the hits of its own block, so a gate that knows where matches can be
@@ -399,7 +405,7 @@ def _windows(
             seg = bisect.bisect_right(bounds, start) - 1
             if seg % 2:  # the hit lies in a separator: ignore it
                 continue
-        key = (start // MERGE_CAP, seg)
+        key = (start // block, seg)
         if key != group_key:
             if group_key is not None:
                 out.append((lo, hi, hard))
@@ -418,13 +424,25 @@ def _windows(
     return out
 
 
-def _blocks_near(ends: list[int], before: int, after: int) -> set[int]:
+def _blocks_near(ends: list[int], before: int, after: int, block: int) -> set[int]:
     """Blocks whose region (see _windows) can contain one of ``ends``."""
     out: set[int] = set()
     for end in ends:
-        first = max(0, (end - after) // MERGE_CAP - 1)
-        last = (end + before) // MERGE_CAP
+        first = max(0, (end - after) // block - 1)
+        last = (end + before) // block
         out.update(range(first, last + 1))
+    return out
+
+
+def _merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    ranges.sort()
+    out: list[tuple[int, int]] = []
+    for lo, hi in ranges:
+        if out and lo <= out[-1][1]:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
     return out
 
 
