@@ -85,6 +85,10 @@ def test_wrapped_entries_and_policies(tmp_path: Path) -> None:
     assert policy.servers["local-db"].network.allow == ["pypi.org", "files.pythonhosted.org"]
     assert policy.servers["approved"].model_dump(exclude_unset=True) == {}  # unknown kind: defaults
     assert os.stat(policy_path).st_mode & 0o077 == 0
+    state = paths["home"] / ".config" / "mcpwarden" / "protect"
+    assert os.stat(state).st_mode & 0o077 == 0 and os.stat(state / "backups").st_mode & 0o077 == 0
+    assert all(os.stat(b).st_mode & 0o077 == 0 for b in (state / "backups").iterdir())
+    assert os.stat(state / "manifest.json").st_mode & 0o077 == 0
     for client in ("claude-desktop", "cursor", "vscode", "gemini", "codex"):
         load_policy(paths["home"] / ".config" / "mcpwarden" / "policies" / f"{client}.yaml")
     inventory = discover(Target(home=paths["home"]))

@@ -287,6 +287,7 @@ class Manifest:
 
     def save(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.dir, 0o700)  # backups hold whatever the configs held, secrets included
         write_atomic(self.path, (json.dumps(self.data, indent=2) + "\n").encode(), 0o600)
 
 
@@ -295,6 +296,8 @@ def apply_plan(plan: Plan, home: Path) -> list[str]:
     manifest = Manifest(home)
     backups = manifest.dir / "backups"
     backups.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(manifest.dir, 0o700)
+    os.chmod(backups, 0o700)
     done: list[str] = []
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     for client, (path, text) in plan.policies.items():
