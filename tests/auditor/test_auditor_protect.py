@@ -251,3 +251,33 @@ def test_toml_inline_table_is_refused_not_mangled(tmp_path: Path) -> None:
     plan = plan_protect(inventory, None, EXE)
     assert plan.failed and "inline tables" in plan.failed[0]
     assert not plan.changes and config.read_bytes() == original
+
+
+def test_toml_multiline_args_and_comments_round_trip(tmp_path: Path) -> None:
+    import tomllib
+
+    home = tmp_path / "h"
+    text = (
+        "# my codex config\n"
+        'model = "o4"\n\n'
+        '[mcp_servers."my docs"]\n'
+        "# pinned on purpose\n"
+        'command = "npx"  # runner\n'
+        "args = [\n"
+        '  "-y",        # yes\n'
+        '  "docs-mcp@1.2.3",\n'
+        "]\n"
+        "startup_timeout_sec = 20\n\n"
+        '[mcp_servers."my docs".env]\n'
+        'LOG = "1"\n'
+    )
+    config = write(home / ".codex" / "config.toml", text)
+    protect(home)
+    data = tomllib.loads(config.read_text())
+    entry = data["mcp_servers"]["my docs"]
+    assert entry["command"] == EXE and entry["args"][-3:] == ["npx", "-y", "docs-mcp@1.2.3"]
+    assert entry["args"][4] == "my-docs"  # the policy's server name: letters, digits, - _ .
+    assert entry["startup_timeout_sec"] == 20 and entry["env"] == {"LOG": "1"}
+    assert config.read_text().startswith("# my codex config\n") and "# pinned on purpose" in config.read_text()
+    unprotect(home)
+    assert config.read_text() == text
