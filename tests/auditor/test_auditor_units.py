@@ -360,3 +360,13 @@ def test_server_presets() -> None:
     assert kind == "memory" and entry == {"network": "none"}
     for _kind, policy_entry, _ in (server_preset(_server("npx", ["-y", "@stripe/mcp@1.0.0"]), home),):
         ServerSettings.model_validate(policy_entry)
+
+
+def test_claude_json_project_allowed_tools(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    write_json(
+        home / ".claude.json", {"projects": {"/r": {"allowedTools": ["Read", "mcp__*"], "mcpServers": {}}}}, mode=0o600
+    )
+    report = run_audit(Target(home=home, audit_log=tmp_path / "none.jsonl"))
+    finding = pick(report.findings, "AUD060", ".claude.json")
+    assert finding.key == "projects./r.allowedTools[1]" and finding.severity == "high"

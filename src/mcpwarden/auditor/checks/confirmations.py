@@ -13,6 +13,31 @@ _BROAD_MCP = re.compile(r"^mcp__\*|^mcp__[^_]*\*|^mcp__$")
 _SERVER_WIDE = re.compile(r"^mcp__[A-Za-z0-9_.-]+?(?:__\*)?$")
 
 
+def _allow_rules(config: ConfigFile, allow: Any, key: tuple[str, ...], ctx: Context) -> Iterator[Finding]:
+    if not isinstance(allow, list):
+        return
+    for i, rule in enumerate(allow):
+        if not isinstance(rule, str):
+            continue
+        if rule in ("*", "mcp__*") or _BROAD_MCP.match(rule):
+            yield ctx.finding(
+                "AUD060",
+                config,
+                (*key, i),
+                f"allow rule '{rule}' lets every tool of every MCP server run without asking",
+                detail=f"{'.'.join(key[:-1])}:allow:{rule}",
+            )
+        elif (rule.startswith("mcp__") and rule.count("__") == 1) or (rule.endswith("__*") and rule.count("__") == 2):
+            yield ctx.finding(
+                "AUD060",
+                config,
+                (*key, i),
+                f"allow rule '{rule}' lets every tool of one server run without asking",
+                detail=f"{'.'.join(key[:-1])}:allow:{rule}",
+                severity="low",
+            )
+
+
 def _claude(config: ConfigFile, ctx: Context) -> Iterator[Finding]:
     data = config.data
     permissions = data.get("permissions")
@@ -25,30 +50,12 @@ def _claude(config: ConfigFile, ctx: Context) -> Iterator[Finding]:
                 "defaultMode is bypassPermissions: every tool runs without asking",
                 detail="bypassPermissions",
             )
-        allow = permissions.get("allow")
-        if isinstance(allow, list):
-            for i, rule in enumerate(allow):
-                if not isinstance(rule, str):
-                    continue
-                if rule in ("*", "mcp__*") or _BROAD_MCP.match(rule):
-                    yield ctx.finding(
-                        "AUD060",
-                        config,
-                        ("permissions", "allow", i),
-                        f"allow rule '{rule}' lets every tool of every MCP server run without asking",
-                        detail=f"allow:{rule}",
-                    )
-                elif (rule.startswith("mcp__") and rule.count("__") == 1) or (
-                    rule.endswith("__*") and rule.count("__") == 2
-                ):
-                    yield ctx.finding(
-                        "AUD060",
-                        config,
-                        ("permissions", "allow", i),
-                        f"allow rule '{rule}' lets every tool of one server run without asking",
-                        detail=f"allow:{rule}",
-                        severity="low",
-                    )
+        yield from _allow_rules(config, permissions.get("allow"), ("permissions", "allow"), ctx)
+    projects = data.get("projects")
+    if isinstance(projects, dict):  # ~/.claude.json keeps per-project allowedTools
+        for project, entry in projects.items():
+            if isinstance(entry, dict):
+                yield from _allow_rules(config, entry.get("allowedTools"), ("projects", project, "allowedTools"), ctx)
     if data.get("skipDangerousModePermissionPrompt") is True:
         yield ctx.finding(
             "AUD060",
