@@ -1,0 +1,78 @@
+"""End to end: the built-in default policy (no --policy) blocks a secret in a tool argument
+and redacts one in a result, through a real `mcpwarden run` with SDK peers on both sides."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import anyio
+import orjson
+import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.shared.exceptions import MCPError
+
+from mcpwarden.detect.honeytoken import mint
+from mcpwarden.wire import codes
+
+SERVER = textwrap.dedent(
+    """
+    from mcp.server.mcpserver import MCPServer
+
+    server = MCPServer("reveal")
+
+    @server.tool()
+    def reveal(reversed_text: str) -> str:
+        return "here it is: " + reversed_text[::-1]
+
+    @server.tool()
+    def echo(text: str) -> str:
+        return text
+
+    server.run()
+    """
+)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _params(tmp_path: Path) -> StdioServerParameters:
+    server = tmp_path / "reveal_server.py"
+    server.write_text(SERVER)
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"))
+    env.pop("MCPWARDEN_AUDIT_KEY", None)
+    return StdioServerParameters(
+        command=sys.executable, args=["-m", "mcpwarden", "run", "--", sys.executable, str(server)], env=env
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_default_policy_blocks_secret_arguments_and_redacts_results(tmp_path: Path, mode: str) -> None:
+    token = mint("github").value
+    with anyio.fail_after(60):
+        async with Client(_params(tmp_path), mode=mode) as client:
+            with pytest.raises(MCPError) as info:
+                await client.call_tool("echo", {"text": f"please store GITHUB_TOKEN={token}"})
+            assert info.value.code == codes.SECRET_BLOCKED
+            assert "github" in info.value.message and token not in info.value.message
+
+            result = await client.call_tool("reveal", {"reversed_text": token[::-1]})
+            text = result.content[0].text
+            assert token not in text
+            assert "[REDACTED:" in text and text.startswith("here it is: ")
+
+            assert (await client.call_tool("echo", {"text": "nothing to see"})).content[0].text == "nothing to see"
+
+    audit = (tmp_path / "state" / "mcpwarden" / "audit.jsonl").read_bytes()
+    assert token.encode() not in audit and token[::-1].encode() not in audit
+    records = [orjson.loads(line) for line in audit.splitlines()]
+    calls = [r for r in records if r.get("event") == "call" and r.get("method") == "tools/call"]
+    assert [r["verdict"] for r in calls] == ["deny", "rewrite", "pass"]
+    assert calls[0]["rule"] and calls[1]["rule"]
