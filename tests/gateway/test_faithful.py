@@ -153,3 +153,51 @@ def test_client_answers_to_server_requests_keep_every_field(tmp_path: Path) -> N
         arrived = received(gw, "mk-answer-3")
         assert len(arrived) == 1
         assert arrived[0]["result"] == orjson.loads(answer)["result"]
+
+
+def test_ids_of_every_shape_come_back_unchanged(tmp_path: Path) -> None:
+    with start(tmp_path) as gw:
+        gw.initialize()
+        for msg_id in ("abc-é-1", 0, -7, 2**53 + 1, "", "1001"):
+            gw.send_json({"jsonrpc": "2.0", "id": msg_id, "method": "tools/call",
+                          "params": {"name": "echo", "arguments": {"text": f"id {msg_id!r}"}}})
+            response = gw.response_to(msg_id)
+            assert text_content(response) == f"id {msg_id!r}"
+
+
+def test_client_and_server_request_ids_do_not_collide(tmp_path: Path) -> None:
+    """While the upstream's sampling request (id S) is pending, the client sends its own request
+    with the same id S: each answer must reach the right side."""
+    with start(tmp_path) as gw:
+        response = gw.request(
+            "initialize",
+            {"protocolVersion": "2025-11-25", "capabilities": {"sampling": {}},
+             "clientInfo": {"name": "raw-test-client", "version": "0"}},
+            timeout=20,
+        )
+        assert "result" in response
+        gw.notify("notifications/initialized")
+        call_id = gw.new_id()
+        gw.send_json({"jsonrpc": "2.0", "id": call_id, "method": "tools/call",
+                      "params": {"name": "sample", "arguments": {"prompt": "collide"}}})
+        server_request = gw.read_message()
+        assert server_request.get("method") == "sampling/createMessage", server_request
+        same_id = server_request["id"]
+        gw.send_json({"jsonrpc": "2.0", "id": same_id, "method": "tools/call",
+                      "params": {"name": "echo", "arguments": {"text": "my own request"}}})
+        assert text_content(gw.response_to(same_id)) == "my own request"
+        gw.send_json({"jsonrpc": "2.0", "id": same_id, "result": {
+            "role": "assistant", "content": {"type": "text", "text": "sampled"}, "model": "m-2"}})
+        assert text_content(gw.response_to(call_id)) == "model=m-2 text=sampled"
+
+
+def test_client_response_to_an_unknown_id_is_dropped(tmp_path: Path) -> None:
+    with start(tmp_path) as gw:
+        gw.initialize()
+        gw.send_json({"jsonrpc": "2.0", "id": "never-asked-1", "result": {"marker": "mk-stray-response-8"}})
+        line = gw.no_line_within(0.3)
+        if line is not None:  # an error is acceptable; anything else is not
+            msg = orjson.loads(line)
+            assert "error" in msg and msg.get("id") in (None, "never-asked-1"), msg
+        assert received(gw, "mk-stray-response-8") == [], "a response nobody asked for must not reach the upstream"
+        assert text_content(gw.call_tool("echo", {"text": "fine"})) == "fine"

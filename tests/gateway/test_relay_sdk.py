@@ -153,8 +153,9 @@ async def test_list_changed_notification_reaches_the_client(tmp_path: Path) -> N
     assert len(received) == 1
 
 
-async def test_cancellation_reaches_the_server(tmp_path: Path) -> None:
-    async with sdk_client(through_gateway(tmp_path), tmp_path, mode="legacy") as client:
+@BOTH_ERAS
+async def test_cancellation_reaches_the_server(tmp_path: Path, mode: str) -> None:
+    async with sdk_client(through_gateway(tmp_path), tmp_path, mode=mode) as client:
         with anyio.move_on_after(0.8) as scope:
             await client.call_tool("wait_cancel", {"mark": "cancel-me-17", "seconds": 20})
         assert scope.cancelled_caught, "the call should still have been running when cancelled"
