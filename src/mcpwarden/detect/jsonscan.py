@@ -59,36 +59,93 @@ def path_string(parts: Parts, masked: frozenset[Parts] = frozenset()) -> str:
     return out
 
 
-def strings_of(obj: Any) -> list[tuple[Parts, str, str, str]]:
-    """(path parts, text, prefix, suffix) for each string value, key and number, in document
-    order. A value inside an object is scanned as ``"key": "value"`` (prefix and suffix give
-    the context) so that rules keyed on the member name (``"password": "..."``) still match;
-    only findings inside the value itself are reported for it."""
-    out: list[tuple[Parts, str, str, str]] = []
-    stack: list[tuple[Parts, Any, str]] = [((), obj, "")]
+_VALUE, _KEY, _DEEP = 0, 1, 2
+
+
+class _Collected:
+    """The strings of a JSON value, flattened for one scan. Tree nodes are kept as parent
+    links (paths are built only for strings that hold findings)."""
+
+    __slots__ = ("nodes", "segments")
+
+    def __init__(self) -> None:
+        self.segments: list[tuple[str, int, int, int, int]] = []
+        """(piece, head, length, kind, node): the text scanned, how many characters of context
+        (``"key": "``) come before the value, the value's length, value/key/deep, tree node."""
+        self.nodes: list[tuple[int, Any]] = [(-1, None)]
+        """(parent, label) per tree node; node 0 is the root."""
+
+    def parts(self, seg: int) -> Parts:
+        labels: list[Any] = []
+        _, _, _, kind, node = self.segments[seg]
+        while node > 0:
+            parent, label = self.nodes[node]
+            labels.append(label)
+            node = parent
+        labels.reverse()
+        if kind == _KEY:
+            labels.append(KEY_MARK)
+        elif kind == _DEEP:
+            labels.append(DEEP_MARK)
+        return tuple(labels)
+
+
+def _collect(obj: Any) -> _Collected:
+    """Every string value, key and number; a value inside an object is scanned as
+    ``"key": "value"`` so that rules keyed on the member name still match (only findings
+    inside the value itself are reported for it). Walked without recursion."""
+    c = _Collected()
+    add, nodes = c.segments.append, c.nodes
+    stack: list[tuple[Any, int, str | None, int]] = [(obj, 0, None, 0)]
+    push, pop = stack.append, stack.pop
     while stack:
-        parts, value, key = stack.pop()
-        if isinstance(value, str):
-            out.append((parts, value, f'"{key}": "', '"') if key else (parts, value, "", ""))
-        elif isinstance(value, bool) or value is None:
-            continue
-        elif isinstance(value, int | float):
-            out.append((parts, repr(value), f'"{key}": ' if key else "", ""))
-        elif isinstance(value, _KeyText):
-            out.append((parts, value.text, "", ""))
-        elif len(parts) >= MAX_DEPTH:
-            out.extend(((*parts, DEEP_MARK), text, "", "") for text in _deep_texts(value))
-        elif isinstance(value, dict):
+        value, node, key, depth = pop()
+        kind = type(value)
+        if kind is str:
+            if key is None:
+                add((value, 0, len(value), _VALUE, node))
+            else:
+                head = f'"{key}": "'
+                add((head + value + '"', len(head), len(value), _VALUE, node))
+        elif kind is dict:
+            if depth >= MAX_DEPTH:
+                for text in _deep_texts(value):
+                    add((text, 0, len(text), _DEEP, node))
+                continue
             items = list(value.items())
             for position in range(len(items) - 1, -1, -1):
                 name, child = items[position]
-                key_parts = (*parts, (str(name), position))
-                stack.append((key_parts, child, str(name)))
-                stack.append(((*key_parts, KEY_MARK), _KeyText(str(name)), ""))
-        elif isinstance(value, list | tuple):
+                if type(name) is not str:
+                    name = str(name)
+                member = len(nodes)
+                nodes.append((node, (name, position)))
+                add((name, 0, len(name), _KEY, member))
+                push((child, member, name, depth + 1))
+        elif kind is list or kind is tuple:
+            if depth >= MAX_DEPTH:
+                for text in _deep_texts(value):
+                    add((text, 0, len(text), _DEEP, node))
+                continue
+            base = len(nodes)
+            nodes.extend((node, index) for index in range(len(value)))
             for index in range(len(value) - 1, -1, -1):
-                stack.append(((*parts, index), value[index], ""))
-    return out
+                push((value[index], base + index, None, depth + 1))
+        elif value is None or value is True or value is False:
+            continue
+        elif isinstance(value, int | float):
+            text = repr(value)
+            if key is None:
+                add((text, 0, len(text), _VALUE, node))
+            else:
+                head = f'"{key}": '
+                add((head + text, len(head), len(text), _VALUE, node))
+        elif isinstance(value, str):
+            push((value[:], node, key, depth))
+        elif isinstance(value, dict):
+            push((dict(value), node, key, depth))
+        elif isinstance(value, list | tuple):
+            push((list(value), node, key, depth))
+    return c
 
 
 def _deep_texts(value: Any) -> list[str]:
@@ -112,48 +169,43 @@ def _deep_texts(value: Any) -> list[str]:
     return texts
 
 
-class _KeyText:
-    __slots__ = ("text",)
-
-    def __init__(self, text: str):
-        self.text = text
-
-
 def scan_json(engine: Engine, obj: Any) -> list[Finding]:
-    texts = strings_of(obj)
-    if not texts:
+    c = _collect(obj)
+    if not c.segments:
         return []
-    pieces: list[bytes] = []
+    pieces = [segment[0] for segment in c.segments]
+    joined = "\n".join(pieces)
+    data = joined.encode("utf-8", "surrogatepass")
+    ascii_only = len(data) == len(joined)
+    sizes = list(map(len, pieces)) if ascii_only else [len(p.encode("utf-8", "surrogatepass")) for p in pieces]
     bounds: list[int] = []
-    values: list[tuple[int, int, bytes]] = []
-    """Per segment: absolute start and end of the value in the buffer, and its bytes."""
     pos = 0
-    for _, text, prefix, suffix in texts:
-        value = text.encode("utf-8", "surrogatepass")
-        head = prefix.encode("utf-8", "surrogatepass")
-        piece = head + value + suffix.encode("utf-8", "surrogatepass") if head else value
-        pieces.append(piece)
+    for size in sizes:
         bounds.append(pos)
-        values.append((pos + len(head), pos + len(head) + len(value), value))
-        pos += len(piece)
+        pos += size
         bounds.append(pos)
         pos += 1
-    hits = engine.raw_hits(b"\n".join(pieces), bounds)
+    hits = engine.raw_hits(data, bounds)
     if not hits:
         return []
-    found = engine.findings(hits)
-    placed: list[tuple[Finding, int]] = []
-    for finding in found:
+    placed: list[tuple[Finding, int, int, int]] = []
+    for finding in engine.findings(hits):
         seg = (bisect.bisect_right(bounds, finding.start) - 1) // 2
-        lo, hi, _ = values[seg]
+        piece, head, length, _, _ = c.segments[seg]
+        if ascii_only:
+            lo = bounds[2 * seg] + head
+            hi = lo + length
+        else:
+            lo = bounds[2 * seg] + len(piece[:head].encode("utf-8", "surrogatepass"))
+            hi = lo + len(piece[head : head + length].encode("utf-8", "surrogatepass"))
         if lo <= finding.start and finding.end <= hi:
-            placed.append((finding, seg))
-    masked = frozenset(texts[seg][0][:-1] for _, seg in placed if texts[seg][0] and texts[seg][0][-1] == KEY_MARK)
+            placed.append((finding, seg, lo, hi))
+    masked = frozenset(c.parts(seg)[:-1] for _, seg, _, _ in placed if c.segments[seg][3] == _KEY)
     out: list[Finding] = []
-    for finding, seg in placed:
-        lo, _, value = values[seg]
+    for finding, seg, lo, hi in placed:
         start, end = finding.start - lo, finding.end - lo
-        if len(value) != len(texts[seg][1]):
+        if not ascii_only:
+            value = data[lo:hi]
             start, end = len(value[:start].decode("utf-8", "ignore")), len(value[:end].decode("utf-8", "ignore"))
         out.append(
             Finding(
@@ -164,7 +216,7 @@ def scan_json(engine: Engine, obj: Any) -> list[Finding]:
                 start,
                 end,
                 finding.fingerprint,
-                path_string(texts[seg][0], masked),
+                path_string(c.parts(seg), masked),
                 finding.encoding,
                 finding.description,
             )
