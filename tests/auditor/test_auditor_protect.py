@@ -48,10 +48,14 @@ def test_round_trip_byte_for_byte(tmp_path: Path) -> None:
     assert len([d for d in done if d.startswith("wrapped")]) == 7
     changed = snapshot(tmp_path)
     assert changed != before
+    policies = paths["home"] / ".config" / "mcpwarden" / "policies"
+    assert len(list(policies.iterdir())) == 6
     result = unprotect(paths["home"])
     assert not result.problems
-    assert all("byte for byte" in line for line in result.restored)
+    assert sum("byte for byte" in line for line in result.restored) == 7
+    assert sum("policy written by protect removed" in line for line in result.restored) == 6
     assert snapshot(tmp_path) == before
+    assert not list(policies.iterdir())
 
 
 def test_project_files_only_with_project(tmp_path: Path) -> None:
@@ -281,3 +285,19 @@ def test_toml_multiline_args_and_comments_round_trip(tmp_path: Path) -> None:
     assert config.read_text().startswith("# my codex config\n") and "# pinned on purpose" in config.read_text()
     unprotect(home)
     assert config.read_text() == text
+
+
+def test_existing_policy_is_restored_and_edited_policy_kept(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    write_json(home / ".cursor" / "mcp.json", {"mcpServers": {"a": {"command": "uvx", "args": ["a==1"]}}})
+    write_json(home / ".claude.json", {"mcpServers": {"b": {"command": "uvx", "args": ["b==1"]}}}, mode=0o600)
+    policies = home / ".config" / "mcpwarden" / "policies"
+    mine = write(policies / "cursor.yaml", "version: 1\nmode: enforce\nservers:\n  other: {}\n")
+    original = mine.read_bytes()
+    protect(home)
+    assert load_policy(mine).servers.keys() == {"other", "a"}  # merged, the existing entry kept
+    claude_policy = policies / "claude-code.yaml"
+    claude_policy.write_text(claude_policy.read_text() + "# my note\n")
+    result = unprotect(home)
+    assert mine.read_bytes() == original
+    assert claude_policy.exists() and any("left in place" in line for line in result.restored)

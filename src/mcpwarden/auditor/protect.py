@@ -301,6 +301,7 @@ def apply_plan(plan: Plan, home: Path) -> list[str]:
     done: list[str] = []
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     for client, (path, text) in plan.policies.items():
+        _record_policy(manifest, backups, client, path, text.encode(), stamp)
         write_atomic(path, text.encode(), 0o600)
         done.append(f"wrote policy for {client}: {path}")
     for file in plan.files:
@@ -333,6 +334,47 @@ def apply_plan(plan: Plan, home: Path) -> list[str]:
         write_atomic(file.path, after_bytes, mode)
         done.append(f"wrapped {len(file.edits)} server(s) in {file.path}")
     return done
+
+
+def _record_policy(manifest: Manifest, backups: Path, client: str, path: Path, data: bytes, stamp: str) -> None:
+    """Remember how to undo a policy write: delete it if protect created it, else restore the old bytes."""
+    policies = manifest.data.setdefault("policies", {})
+    entry = policies.get(str(path))
+    current = path.read_bytes() if path.is_file() else None
+    if entry is None:
+        entry = {"client": client, "created": current is None, "backup": None}
+        if current is not None:
+            backup = backups / f"{sha256(str(path).encode())[:16]}-{stamp}.bak"
+            write_atomic(backup, current, 0o600)
+            entry["backup"] = str(backup)
+    elif current is not None and sha256(current) != entry.get("sha256_after"):
+        entry["edited"] = True  # someone changed it since: unprotect leaves it alone
+    entry["sha256_after"] = sha256(data)
+    policies[str(path)] = entry
+    manifest.save()
+
+
+def _undo_policies(manifest: Manifest, clients: list[str] | None, dry_run: bool, result: RestoreResult) -> None:
+    for key, entry in list(manifest.data.get("policies", {}).items()):
+        if clients and entry.get("client") not in clients:
+            continue
+        if any(f.get("client") == entry.get("client") for f in manifest.files.values()):
+            continue  # a config of that client still points at this policy
+        path = Path(key)
+        current = path.read_bytes() if path.is_file() else None
+        if entry.get("edited") or current is None or sha256(current) != entry.get("sha256_after"):
+            result.restored.append(f"{path}: policy changed since protect; left in place")
+        elif entry.get("created"):
+            if not dry_run:
+                path.unlink()
+            result.restored.append(f"{path}: policy written by protect removed")
+        elif entry.get("backup") and Path(entry["backup"]).is_file():
+            if not dry_run:
+                write_atomic(path, Path(entry["backup"]).read_bytes(), 0o600)
+            result.restored.append(f"{path}: policy restored from the backup")
+        if not dry_run:
+            del manifest.data["policies"][key]
+            manifest.save()
 
 
 def _encode_like(original: bytes, text: str) -> bytes:
@@ -389,4 +431,5 @@ def unprotect(home: Path, clients: list[str] | None = None, dry_run: bool = Fals
             del manifest.files[key]
             manifest.save()
         result.restored.append(f"{path}: {how}")
+    _undo_policies(manifest, clients, dry_run, result)
     return result
