@@ -68,8 +68,11 @@ def test_secret_in_result_is_redacted_and_json_stays_valid(engine: Engine) -> No
 def test_honeytoken_is_blocked_in_both_directions_even_when_actions_are_off(engine: Engine) -> None:
     g = guard(engine, arguments="off", results="off", rules={"*": {"action": "off"}}, allow_rules=["*"])
     assert isinstance(g.on_request(call({"q": CANARY.value}), tsession()), Deny)
-    verdict = g.on_response(tresponse({"content": [{"type": "text", "text": CANARY.value}]}), tcall(), tsession())
+    session = tsession()
+    verdict = g.on_response(tresponse({"content": [{"type": "text", "text": CANARY.value}]}), tcall(), session)
     assert isinstance(verdict, Deny) and "honeytoken" in verdict.reason
+    (alert,) = session.state["dlp"]["alerts"]
+    assert alert["rule"] == "honeytoken-aws" and alert["direction"] == "results" and CANARY.value not in str(alert)
 
 
 def test_generic_findings_warn_into_session_state(engine: Engine) -> None:
@@ -180,3 +183,14 @@ def test_policy_rejects_unknown_detection_keys() -> None:
         parse_policy("detection:\n  servers:\n    x:\n      tools:\n        y:\n          resluts: block\n")
     policy = parse_policy("detection:\n  results: block\n  pii: redact\n")
     assert policy.detection.results == "block" and policy.detection.pii == "redact"
+
+
+def test_server_notifications_are_redacted_not_blocked(engine: Engine) -> None:
+    log = tmessage(
+        method="notifications/message",
+        params={"level": "info", "data": f"using key {AWS_KEY_ID}"},
+        origin="server",
+        notification=True,
+    )
+    verdict = guard(engine).on_request(log, tsession())
+    assert isinstance(verdict, Rewrite) and AWS_KEY_ID not in json.dumps(verdict.obj)

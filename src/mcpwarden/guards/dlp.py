@@ -10,7 +10,9 @@ per-rule action beats all of these; honeytokens are always blocked.
 Verdict: any ``block`` -> Deny naming rules and JSON paths (never values); else any
 ``redact`` -> Rewrite with those findings replaced by ``[REDACTED:<rule>:<hash>]`` (same
 secret, same tag, within a session); ``warn`` findings pass and are appended to
-``session.state["dlp"]["warnings"]`` as ``{rule, tier, path, fingerprint}`` for the audit log.
+``session.state["dlp"]["warnings"]`` as ``{rule, tier, path, fingerprint, ...}`` for the audit log.
+Every honeytoken appearance is also appended to ``session.state["dlp"]["alerts"]`` (critical:
+the gateway should alert on these). Notifications a server sends use the ``results`` action.
 
 Construction: one Engine per gateway (``engine_from_options(policy.detection)``), one guard
 per server (``DlpGuard(policy.detection, server_name, engine)``).
@@ -90,7 +92,9 @@ class DlpGuard(Guard):
             return PASS
         tool = msg.tool_name
         what = f"{msg.method} params" if msg.method != "tools/call" else f"arguments of tool '{tool}'"
-        return self._judge(msg.obj, "params", "arguments", tool, session, what, len(msg.raw))
+        # A server's notifications (logs, progress) carry its data towards the client, like results.
+        direction = "results" if msg.origin == "server" and msg.kind == "notification" else "arguments"
+        return self._judge(msg.obj, "params", direction, tool, session, what, len(msg.raw))
 
     def on_response(self, msg: Message, call: Call, session: Session) -> Verdict:
         if not self.enabled:
@@ -126,6 +130,9 @@ class DlpGuard(Guard):
             return PASS
         tool_settings: ToolDetection | None = _first_glob(self.settings.tools, tool)
         decided = [(f, self.action_for(f, direction, tool, tool_settings)) for f in findings]
+        honey = [f for f in findings if f.tier == "honeytoken"]
+        if honey:
+            self._alert(session, honey, direction, tool)
         blocking = [f for f, action in decided if action == "block"]
         if blocking:
             return self._deny(blocking, what)
@@ -194,6 +201,23 @@ class DlpGuard(Guard):
         overflow = len(warnings) - self.options.max_warnings
         if overflow > 0:
             del warnings[:overflow]
+
+    def _alert(self, session: Session, honey: list[Finding], direction: Direction, tool: str | None) -> None:
+        alerts: list[dict[str, Any]] = self._state(session).setdefault("alerts", [])
+        for f in honey[:50]:
+            alerts.append(
+                {
+                    "rule": f.rule_id,
+                    "path": f.path,
+                    "fingerprint": f.fingerprint,
+                    "direction": direction,
+                    "server": self.server,
+                    "tool": tool,
+                }
+            )
+        overflow = len(alerts) - self.options.max_warnings
+        if overflow > 0:
+            del alerts[:overflow]
 
     def _rewrite(self, obj: dict[str, Any], key: str, redacting: list[Finding], session: Session) -> Rewrite:
         state = self._state(session)
