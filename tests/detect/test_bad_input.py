@@ -56,8 +56,13 @@ def test_deeply_nested_json(builtin_engine: Engine) -> None:
     assert elapsed < 30
     assert [f.rule_id for f in found] == ["github-pat-classic"]
     assert found[0].path is not None and found[0].path.count("[") + found[0].path.count(".") <= 300
-    redacted = Redactor().redact_json(obj, found)
-    assert GITHUB_PAT not in repr(redacted)[-200:] if isinstance(redacted, list) else True
+    node = Redactor().redact_json(obj, found)
+    for _ in range(300):
+        if isinstance(node, list):
+            node = node[0]
+        elif isinstance(node, dict):
+            node = node["k"]
+    assert isinstance(node, str) and node.startswith("[REDACTED:github-pat-classic:")
 
 
 def test_many_keyword_hits_stay_linear(builtin_engine: Engine) -> None:
