@@ -135,9 +135,10 @@ def _base64_and_hex(
                     decoded, encoding = binascii.unhexlify(token), "hex"
         else:
             leads = token[0::4]
-            if len(leads.translate(None, _B64_TEXT_LEAD)) * 10 <= len(leads) and len(
-                token.translate(None, _DIGITS)
-            ) < n:
+            if (
+                len(leads.translate(None, _B64_TEXT_LEAD)) * 10 <= len(leads)
+                and len(token.translate(None, _DIGITS)) < n
+            ):
                 decoded = _decode_base64(token)
         if decoded is not None and _texty(decoded):
             budget[1] -= len(decoded)
