@@ -370,3 +370,20 @@ def test_claude_json_project_allowed_tools(tmp_path: Path) -> None:
     report = run_audit(Target(home=home, audit_log=tmp_path / "none.jsonl"))
     finding = pick(report.findings, "AUD060", ".claude.json")
     assert finding.key == "projects./r.allowedTools[1]" and finding.severity == "high"
+
+
+def test_windows_and_macos_temp_places(tmp_path: Path) -> None:
+    copied = write_json(
+        tmp_path / "win" / "claude_desktop_config.json",
+        {
+            "mcpServers": {
+                "w": {"command": "C:\\Users\\bob\\AppData\\Local\\Temp\\srv.exe"},
+                "m": {"command": "node", "args": ["/private/var/folders/xy/T/server.js"]},
+                "d": {"command": "python", "args": ["C:\\Users\\bob\\Downloads\\mcp.py"]},
+                "ok": {"command": "C:\\Program Files\\Tools\\srv.exe"},
+            }
+        },
+    )
+    report = run_audit(Target(home=tmp_path / "none", files=[copied], audit_log=tmp_path / "none.jsonl"))
+    flagged = {f.server for f in report.findings if f.check == "AUD042"}
+    assert flagged == {"w", "m", "d"}

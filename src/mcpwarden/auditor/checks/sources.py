@@ -81,7 +81,9 @@ _AUTH_KEYS = (
 )
 _INTERPRETERS = {"node", "python", "python3", "bash", "sh", "zsh", "deno", "bun", "ruby", "perl", "pwsh", "powershell"}
 _TEMP = re.compile(
-    r"^(?:/tmp|/var/tmp|/dev/shm|/private/tmp|[A-Za-z]:\\(?:Windows\\)?Temp|.*[\\/]Downloads)(?:[\\/]|$)", re.I
+    r"^(?:/tmp|/var/tmp|/dev/shm|/private/tmp|/private/var/folders|[A-Za-z]:\\(?:Windows\\)?Temp"
+    r"|.*[\\/]AppData[\\/]Local[\\/]Temp|.*[\\/]Downloads)(?:[\\/]|$)",
+    re.I,
 )
 
 
