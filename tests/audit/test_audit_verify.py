@@ -333,3 +333,11 @@ def test_record_missing_only_its_newline_is_completed(write_log: WriteLog, keyed
     report = verify_log(options.path, key=keyed, key_env=KEY_ENV)
     assert (report.records, report.incomplete_at_end, report.head) == (6, 0, "matches")
     assert not any("torn" in note for note in report.notes)
+
+
+def test_loose_permissions_are_noted(write_log: WriteLog, keyed: bytes | None) -> None:
+    options = write_log(2)
+    assert not verify_log(options.path, key=keyed, key_env=KEY_ENV).notes
+    os.chmod(options.path, 0o644)
+    notes = verify_log(options.path, key=keyed, key_env=KEY_ENV).notes
+    assert notes == ["audit.jsonl has mode 0644: other users can read or change it (expected 0600)"]

@@ -285,6 +285,7 @@ def verify_log(
     for position, (file, data) in enumerate(contents):
         verifier.verify_file(file, data, position == 0, position == len(contents) - 1)
     report = verifier.report
+    report.notes.extend(_loose_permissions([file.path for file, _data in contents] + [head_path(log)]))
     if verifier.last is not None:
         report.last_seq = verifier.last.seq
     if check_head:
@@ -322,6 +323,19 @@ def _snapshot(log: str) -> tuple[list[tuple[LogFile, bytes]], bytes | None]:
             os.close(fd)
         if head_fd is not None:
             os.close(head_fd)
+
+
+def _loose_permissions(paths: list[str]) -> list[str]:
+    notes = []
+    for path in paths:
+        try:
+            mode = os.stat(path).st_mode & 0o777
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            name = os.path.basename(path)
+            notes.append(f"{name} has mode {mode:04o}: other users can read or change it (expected 0600)")
+    return notes
 
 
 def _open_readonly(path: str) -> int | None:
