@@ -28,6 +28,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=["debug", "info", "warning", "error"],
         help="what mcpwarden logs to stderr (default: warning, or $MCPWARDEN_LOG)",
     )
+    parser.add_argument(
+        "--skill",
+        metavar="SKILL.md",
+        help="run the session under an agent skill: its allowed-tools, restricted_paths and network_allowed "
+        "narrow the server's policy",
+    )
+    parser.add_argument(
+        "--skill-preset",
+        metavar="PRESET",
+        help="risk preset that narrows the skill further: documents, visual-design, tdd, generative-art, memory, "
+        "or auto (guess from the skill's name and description)",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
     parser.epilog = "stdout carries only MCP messages; mcpwarden's own logs go to stderr."
 
@@ -60,10 +72,20 @@ def main(args: argparse.Namespace) -> int:
         raise PolicyError(
             "no server command: give one after -- (mcpwarden run -- npx -y SERVER) or name a policy entry with --server"
         )
-    return asyncio.run(_serve(policy, name, server))
+    skill = None
+    if args.skill:
+        from mcpwarden.policy.skill import apply_skill
+
+        skill = apply_skill(args.skill, args.skill_preset, name, server)
+        server = skill.server
+        for note in skill.notes:
+            logging.getLogger("mcpwarden.skill").warning("%s", note)
+    elif args.skill_preset:
+        raise PolicyError("--skill-preset needs --skill")
+    return asyncio.run(_serve(policy, name, server, skill))
 
 
-async def _serve(policy, name, server) -> int:  # type: ignore[no-untyped-def]
+async def _serve(policy, name, server, skill) -> int:  # type: ignore[no-untyped-def]
     from mcpwarden.audit import AuditLog
     from mcpwarden.gateway.pipeline import Pipeline
     from mcpwarden.gateway.relay import StdioGateway
@@ -73,7 +95,10 @@ async def _serve(policy, name, server) -> int:  # type: ignore[no-untyped-def]
     audit = AuditLog.open(policy.audit) if policy.audit.enabled else AuditLog.disabled()
     try:
         engine = _load_engine(policy)
-        pipeline = Pipeline(build_guards(policy, name, server, engine), monitor=policy.mode_for(server) == "monitor")
+        guards = build_guards(policy, name, server, engine, skill.tools if skill else None)
+        pipeline = Pipeline(guards, monitor=policy.mode_for(server) == "monitor")
+        if skill is not None:
+            audit.append({"event": "skill", "server": name, "skill": skill.name, "preset": skill.preset})
         launch = await prepare(name, server, policy, audit.append)
         audit.append({"event": "sandbox", "server": name, "protections": _report_dict(launch.report)})
         gateway = StdioGateway(policy, name, server, pipeline, audit, launch)

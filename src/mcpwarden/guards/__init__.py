@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mcpwarden.errors import DetectError
 from mcpwarden.guards.base import PASS, Deny, Guard, Pass, Rewrite, Verdict
-from mcpwarden.guards.tools import ToolsGuard
+from mcpwarden.guards.tools import ToolsGuard, ToolsOptions
 
 if TYPE_CHECKING:
     from mcpwarden.policy.schema import Policy, ServerPolicy
@@ -25,10 +25,15 @@ __all__ = ["GUARD_ORDER", "PASS", "Deny", "Guard", "Pass", "Rewrite", "Verdict",
 GUARD_ORDER = ("tools", "dlp")
 
 
-def build_guards(policy: Policy, name: str, server: ServerPolicy, engine: Any = None) -> list[Guard]:
-    """Compile the guards for one server, in GUARD_ORDER."""
+def build_guards(
+    policy: Policy, name: str, server: ServerPolicy, engine: Any = None, skill_tools: ToolsOptions | None = None
+) -> list[Guard]:
+    """Compile the guards for one server, in GUARD_ORDER. ``skill_tools`` is the tool grant of
+    a skill the session runs under (``run --skill``): a second tools guard, so both must allow."""
     prefix = f"servers.{name}" if name in policy.servers else "defaults"
     guards: list[Guard] = [ToolsGuard(server.tools, name, f"{prefix}.tools")]
+    if skill_tools is not None:
+        guards.append(ToolsGuard(skill_tools, name, "skill.tools"))
     if policy.detection.enabled:
         from mcpwarden.guards.dlp import DlpGuard
 
