@@ -40,7 +40,7 @@ from mcpwarden.detect.fingerprint import Fingerprinter
 from mcpwarden.detect.honeytoken import HoneyToken
 from mcpwarden.detect.placeholders import is_placeholder
 from mcpwarden.detect.prefilter import GateReport, find_all, make_gate
-from mcpwarden.detect.rule import Rule, leading_width
+from mcpwarden.detect.rule import Rule, compile_re2, leading_width
 from mcpwarden.errors import DetectError
 
 try:
@@ -100,10 +100,7 @@ class RawHit:
 
 def _compile_regex(pattern: str, engine: str) -> Any:
     if engine == "re2":
-        options = re2.Options()
-        options.max_mem = 64 << 20
-        options.log_errors = False
-        return re2.compile(pattern.encode(), options)
+        return compile_re2(pattern)
     return re.compile(pattern.encode())
 
 

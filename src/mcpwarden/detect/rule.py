@@ -9,6 +9,7 @@ catastrophically when RE2 is not installed.
 
 from __future__ import annotations
 
+import functools
 import re
 import re._constants as sre_constants
 import re._parser as sre_parse
@@ -333,15 +334,23 @@ def rule_from_table(table: Any, source: str, need_examples: bool = True) -> Rule
 
 def _check_re2(regex: str, source: str, rule_id: str) -> None:
     try:
-        import re2  # type: ignore[import-not-found]
+        compile_re2(regex)
     except ImportError:
         return
-    try:
-        options = re2.Options()
-        options.log_errors = False
-        re2.compile(regex.encode(), options)
     except Exception as exc:  # re2 raises its own error type
         raise _fail(source, rule_id, f"regex is not accepted by RE2: {exc}") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def compile_re2(regex: str) -> Any:
+    """The RE2 form of ``regex`` (bytes mode), compiled once per process. Raises ImportError
+    without google-re2, and RE2's error for a regex it refuses."""
+    import re2  # type: ignore[import-not-found]
+
+    options = re2.Options()
+    options.max_mem = 64 << 20
+    options.log_errors = False
+    return re2.compile(regex.encode(), options)
 
 
 def _allowlist(value: Any, source: str, rule_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
