@@ -158,6 +158,7 @@ def test_client_answers_to_server_requests_keep_every_field(tmp_path: Path) -> N
 def test_ids_of_every_shape_come_back_unchanged(tmp_path: Path) -> None:
     with start(tmp_path) as gw:
         gw.initialize()
+        assert gw.request("ping")["result"] == {}
         for msg_id in ("abc-é-1", 0, -7, 2**53 + 1, "", "1001"):
             gw.send_json({"jsonrpc": "2.0", "id": msg_id, "method": "tools/call",
                           "params": {"name": "echo", "arguments": {"text": f"id {msg_id!r}"}}})
@@ -201,3 +202,18 @@ def test_client_response_to_an_unknown_id_is_dropped(tmp_path: Path) -> None:
             assert "error" in msg and msg.get("id") in (None, "never-asked-1"), msg
         assert received(gw, "mk-stray-response-8") == [], "a response nobody asked for must not reach the upstream"
         assert text_content(gw.call_tool("echo", {"text": "fine"})) == "fine"
+
+
+def test_progress_tokens_come_back_unchanged(tmp_path: Path) -> None:
+    with start(tmp_path) as gw:
+        gw.initialize()
+        for token in ("tok-é-⚙", 987654321):
+            msg_id = gw.new_id()
+            gw.send_json({"jsonrpc": "2.0", "id": msg_id, "method": "tools/call",
+                          "params": {"name": "slow", "arguments": {"seconds": 0.1, "steps": 2},
+                                     "_meta": {"progressToken": token}}})
+            assert text_content(gw.response_to(msg_id)) == "slept 0.1"
+            progress = [n["params"] for n in gw.notifications if n.get("method") == "notifications/progress"]
+            gw.notifications.clear()
+            assert [(p["progressToken"], p["progress"], p.get("total")) for p in progress] == [
+                (token, 1, 2), (token, 2, 2)]

@@ -15,6 +15,7 @@ from mcpwarden.wire import codes
 from .conftest import (
     MODERN_VERSION,
     audit_records,
+    fixture_command,
     gateway_args,
     gateway_env,
     raw_gateway,
@@ -159,3 +160,26 @@ def test_invalid_policy_stops_the_gateway_with_a_clear_error(tmp_path: Path) -> 
         assert code is not None and code != 0
         assert "alow" in gw.stderr and "policy.yaml" in gw.stderr
         assert gw.no_line_within(0.5) is None, "nothing on stdout"
+
+
+async def test_command_after_dashes_with_a_policy(tmp_path: Path) -> None:
+    """`run --policy P -- CMD` applies the `defaults` settings; `--server NAME -- CMD` applies
+    NAME's rules to CMD."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({
+        "version": 1,
+        "audit": {"path": str(tmp_path / "audit.jsonl")},
+        "gateway": {"request_timeout": 20, "shutdown_grace": 0.5},
+        "defaults": {"tools": {"deny": ["write_*"]}},
+        "servers": {"named": {"command": "/bin/false", "tools": {"allow": ["echo"]}}},
+    }))
+    async with sdk_client(gateway_args(policy, upstream=fixture_command()), tmp_path, mode="legacy") as client:
+        names = await tool_names(client)
+        assert "write_note" not in names and "add" in names
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("write_note", {"text": "x"})
+        assert_denied(refused.value, "write_note", "write_*")
+    args = gateway_args(policy, server="named", upstream=fixture_command())
+    async with sdk_client(args, tmp_path, mode="legacy") as client:
+        assert await tool_names(client) == {"echo"}
+        assert text_of(await client.call_tool("echo", {"text": "named"})) == "named"
