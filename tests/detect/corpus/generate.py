@@ -581,6 +581,16 @@ class Builder:
                 },
             }
             self.negative(doc, json.dumps(benign), "any")
+        # JSON text inside a JSON string (a read tool returning a config file): escaped quotes.
+        for name in ["generic-password", "twilio-token", "generic-api-key", "datadog"]:
+            family, rule, env, value = self.secret(name)
+            inner = json.dumps({"service": "orders", env.lower(): value, "retries": 3})
+            self.positive(
+                doc,
+                json.dumps({"jsonrpc": "2.0", "id": 200, "result": {"content": [{"type": "text", "text": inner}]}}),
+                family,
+                rule,
+            )
         # A PEM key returned by a read tool, with escaped newlines inside the JSON string.
         pem = _pem(self.r, "OPENSSH PRIVATE KEY").replace("\n", "\\n")
         self.positive(
