@@ -44,6 +44,7 @@ def test_scan_table_exit_1_and_no_secret_in_output(tree: Path) -> None:
     assert "src/app.py:3:10" in out and "github-pat-classic" in out and "conf.json:1" in out
     assert GITHUB_PAT not in out and AWS_KEY_ID not in out and GITHUB_PAT not in proc.stderr.decode()
     assert ".git" not in out and "image.bin" not in out and "link.py" not in out
+    assert b"skipped 1 binary file" in proc.stderr
 
 
 def test_scan_clean_exit_0(tree: Path) -> None:

@@ -59,7 +59,13 @@ def main(args: argparse.Namespace) -> int:
         pii=not args.no_pii,
         decode=not args.no_decode,
     )
-    located, problems = scan_paths(engine, args.paths, include_binary=args.binary)
+    result = scan_paths(engine, args.paths, include_binary=args.binary)
+    located, problems = result.located, result.problems
+    if result.skipped_binary:
+        print(
+            f"mcpwarden scan: skipped {len(result.skipped_binary)} binary file(s); --binary scans them too",
+            file=sys.stderr,
+        )
     if args.no_generic:
         located = [item for item in located if item.finding.tier != "generic"]
     for problem in problems:

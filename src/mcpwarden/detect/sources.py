@@ -128,7 +128,8 @@ def _is_binary(head: bytes) -> bool:
     return b"\x00" in head
 
 
-def scan_file(engine: Engine, path: Path, display: str, include_binary: bool) -> list[Located] | ScanProblem:
+def scan_file(engine: Engine, path: Path, display: str, include_binary: bool) -> list[Located] | ScanProblem | None:
+    """Located findings, a problem, or None when the file looks binary and was skipped."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
@@ -139,7 +140,7 @@ def scan_file(engine: Engine, path: Path, display: str, include_binary: bool) ->
         except OSError as exc:
             return ScanProblem(display, f"cannot read: {exc.strerror or exc}")
         if not include_binary and _is_binary(head):
-            return []
+            return None
         size = os.fstat(fh.fileno()).st_size
         if size > WHOLE_FILE_LIMIT:
             fh.seek(0)
@@ -174,22 +175,28 @@ def iter_files(paths: list[str]) -> Iterator[tuple[Path, str] | ScanProblem]:
                 yield full, str(full)
 
 
-def scan_paths(
-    engine: Engine, paths: list[str], include_binary: bool = False
-) -> tuple[list[Located], list[ScanProblem]]:
-    located: list[Located] = []
-    problems: list[ScanProblem] = []
+@dataclass(slots=True)
+class ScanResult:
+    located: list[Located]
+    problems: list[ScanProblem]
+    skipped_binary: list[str]
+
+
+def scan_paths(engine: Engine, paths: list[str], include_binary: bool = False) -> ScanResult:
+    result = ScanResult([], [], [])
     for path in paths:
         if path == "-":
-            located.extend(scan_stream(engine, "-", sys.stdin.buffer))
+            result.located.extend(scan_stream(engine, "-", sys.stdin.buffer))
             continue
         for item in iter_files([path]):
             if isinstance(item, ScanProblem):
-                problems.append(item)
+                result.problems.append(item)
                 continue
-            result = scan_file(engine, item[0], item[1], include_binary)
-            if isinstance(result, ScanProblem):
-                problems.append(result)
+            found = scan_file(engine, item[0], item[1], include_binary)
+            if found is None:
+                result.skipped_binary.append(item[1])
+            elif isinstance(found, ScanProblem):
+                result.problems.append(found)
             else:
-                located.extend(result)
-    return located, problems
+                result.located.extend(found)
+    return result
