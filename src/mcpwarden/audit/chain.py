@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Literal
+from typing import Any, Literal
 
 Algorithm = Literal["sha256", "hmac-sha256"]
 
@@ -17,6 +17,7 @@ FORMAT_VERSION = 1
 GENESIS = "0" * 64
 """The ``prev`` of the very first record of a chain (seq 0)."""
 
+_SHA256_BLOCK = 64
 _KEY_ID_LABEL = b"mcpwarden audit key id v1"
 _HEAD_KEY_LABEL = b"mcpwarden audit head key v1"
 _HEAD_MAC_PERSON = b"mcpw-audit-head"
@@ -25,10 +26,11 @@ _HEAD_MAC_PERSON = b"mcpw-audit-head"
 class Chain:
     """Digests for one chain. With a key every digest is an HMAC, and the head file is MACed too."""
 
-    __slots__ = ("_head_key", "_key", "algorithm", "key_id")
+    __slots__ = ("_head_key", "_inner", "_key", "_outer", "algorithm", "key_id")
 
     def __init__(self, key: bytes | None = None) -> None:
         self._key = key or None
+        self._inner, self._outer = _hmac_states(self._key) if self._key else (None, None)
         # The head MAC is keyed BLAKE2b (a MAC by design, and ~3x cheaper than a second HMAC on
         # every append) under a key derived from the secret, so it never equals a record digest.
         self._head_key = hmac.digest(self._key, _HEAD_KEY_LABEL, "sha256") if self._key else None
@@ -43,9 +45,13 @@ class Chain:
 
     def digest(self, line: bytes | memoryview) -> str:
         """Digest of one record line (without its newline)."""
-        if self._key is None:
+        if self._inner is None or self._outer is None:
             return hashlib.sha256(line).hexdigest()
-        return hmac.digest(self._key, line, "sha256").hex()
+        inner = self._inner.copy()
+        inner.update(line)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
 
     def head_mac(self, seq: int, last_hash: str, generation: int) -> str | None:
         """MAC over the head file's anchor, so that without the key nobody can move the anchor back."""
@@ -59,6 +65,16 @@ class Chain:
 
     def __repr__(self) -> str:  # never shows the key
         return f"Chain(algorithm={self.algorithm!r}, key_id={self.key_id!r})"
+
+
+def _hmac_states(key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA-256 (RFC 2104) with the keyed inner and outer hash states computed once: the
+    per-record cost is then two hash copies, about half that of ``hmac.digest``."""
+    block = hashlib.sha256(key).digest() if len(key) > _SHA256_BLOCK else key
+    block = block.ljust(_SHA256_BLOCK, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+    return inner, outer
 
 
 def sha256_hex(data: bytes | memoryview) -> str:
