@@ -35,3 +35,31 @@ def test_head_mac_depends_on_every_anchor_field_and_the_key() -> None:
     assert base != chain.head_mac(5, "a" * 64, 3)
     assert base != Chain(b"j" * 32).head_mac(5, "a" * 64, 2)
     assert base == Chain(b"k" * 32).head_mac(5, "a" * 64, 2)
+
+
+def test_log_can_be_checked_from_the_documented_format_alone(tmp_path: object) -> None:
+    """docs/audit.md is enough to check a log: seq +1, prev = HMAC-SHA-256(key, previous line)."""
+    import json
+    import os
+
+    from mcpwarden.audit import AuditLog, AuditOptions
+
+    path = os.path.join(str(tmp_path), "audit.jsonl")
+    key = b"independent-check-key-0123456789"
+    os.environ["MCPWARDEN_DOC_CHECK_KEY"] = key.decode()
+    try:
+        with AuditLog.open(AuditOptions(path=path, hmac_key_env="MCPWARDEN_DOC_CHECK_KEY")) as log:
+            for i in range(5):
+                log.append({"event": "call", "i": i})
+    finally:
+        del os.environ["MCPWARDEN_DOC_CHECK_KEY"]
+    with open(path, "rb") as handle:
+        lines = handle.read().split(b"\n")[:-1]
+    previous = "0" * 64
+    for seq, line in enumerate(lines):
+        record = json.loads(line)
+        assert (record["v"], record["seq"], record["prev"], record["alg"]) == (1, seq, previous, "hmac-sha256")
+        previous = hmac.new(key, line, "sha256").hexdigest()
+    with open(path + ".head", "rb") as handle:
+        head = json.loads(handle.read())
+    assert (head["seq"], head["hash"], head["end"]) == (4, previous, os.path.getsize(path))
