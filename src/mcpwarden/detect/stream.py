@@ -1,10 +1,12 @@
 """Streaming: scan input that arrives in chunks, with findings across chunk boundaries.
 
-The scanner keeps the last OVERLAP bytes of what it has seen and scans them again together
-with the next chunk. A finding is reported once it ends at least OVERLAP bytes before the
-end of what has arrived (so every byte of context a rule or decoder may look at has been
-seen), or at ``close()``. Offsets are absolute byte offsets in the whole stream. Memory is
-bounded by OVERLAP plus the largest chunk.
+The scanner collects chunks until STEP bytes have arrived, then scans them together with
+the last 2 x OVERLAP bytes it scanned before. A finding is reported once it ends at least
+OVERLAP bytes before the end of what has arrived (so every byte of context a rule or decoder
+may look at has been seen), or at ``close()``; so findings arrive late by up to STEP +
+OVERLAP bytes, and rescanning costs at most 2 x OVERLAP / STEP extra. Offsets are absolute
+byte offsets in the whole stream. Memory is bounded by 2 x OVERLAP + STEP + the largest
+chunk.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from mcpwarden.detect.engine import Engine
 
 OVERLAP = 4 * MAX_MATCH_WIDTH + 2 * decoders.MAX_TOKEN + 1024
+STEP = 2 * 1024 * 1024
 
 
 class StreamScanner:
@@ -30,13 +33,20 @@ class StreamScanner:
         self._reported_upto = 0
         """Findings ending at or before this absolute offset have been reported."""
         self._closed = False
+        self._pending: list[bytes] = []
+        self._pending_size = 0
 
     def feed(self, chunk: bytes) -> list[Finding]:
         if self._closed:
             raise ValueError("feed() after close()")
         if not chunk:
             return []
-        buf = self._carry + chunk
+        self._pending.append(chunk)
+        self._pending_size += len(chunk)
+        if self._pending_size < STEP:
+            return []
+        buf = self._carry + b"".join(self._pending)
+        self._pending, self._pending_size = [], 0
         safe_end = len(buf) - OVERLAP
         if safe_end <= 0:
             self._carry = buf
@@ -51,7 +61,9 @@ class StreamScanner:
         if self._closed:
             return []
         self._closed = True
-        out = self._report(self._carry, len(self._carry))
+        buf = self._carry + b"".join(self._pending)
+        self._pending, self._pending_size = [], 0
+        out = self._report(buf, len(buf))
         self._carry = b""
         return out
 
