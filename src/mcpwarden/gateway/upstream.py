@@ -103,10 +103,10 @@ class StdioUpstream:
     def _eof(self) -> None:
         # stdout closed: the process is ending or has closed its protocol channel; either way it is gone.
         if self.proc is not None and self.proc.poll() is None:
-            self.loop.call_later(0.2, self._kill_if_alive)
+            self.loop.call_later(0.2, self._kill_if_alive, self.proc)
 
-    def _kill_if_alive(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+    def _kill_if_alive(self, proc: subprocess.Popen[bytes]) -> None:
+        if proc is self.proc and proc.poll() is None:
             log.warning("upstream '%s' closed its stdout but did not exit; killing it", self.name)
             self._signal(signal.SIGKILL)
 
