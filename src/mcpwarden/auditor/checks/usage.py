@@ -24,14 +24,10 @@ def normalise(name: str) -> str:
 
 
 def log_files(path: Path) -> list[Path]:
-    """The current log and its rotated files (audit.jsonl.1, .2, ...), newest first."""
-    rotated = []
-    for n in range(1, 1000):
-        candidate = path.with_name(f"{path.name}.{n}")
-        if not candidate.is_file():
-            break
-        rotated.append(candidate)
-    return [path, *reversed(rotated)]
+    """The current log and its rotated files, newest first (pruned generations are skipped)."""
+    from mcpwarden.audit.files import log_family
+
+    return [Path(f.path) for f in reversed(log_family(str(path)))]
 
 
 def servers_in_audit_log(path: Path) -> set[str] | None:
