@@ -14,6 +14,7 @@ import pytest
 from .conftest import (
     HANDSHAKE_VERSION,
     MODERN_VERSION,
+    bad_command,
     fixture_command,
     gateway_args,
     sdk_client,
@@ -74,6 +75,14 @@ async def test_auto_mode_negotiates_the_modern_era(tmp_path: Path) -> None:
     async with sdk_client(through_gateway(tmp_path), tmp_path, mode="auto") as client:
         assert client.protocol_version == MODERN_VERSION
         assert text_of(await client.call_tool("echo", {"text": "auto"})) == "auto"
+
+
+async def test_auto_mode_falls_back_to_the_handshake_with_a_legacy_upstream(tmp_path: Path) -> None:
+    """bad_server.py knows no server/discover: the SDK's probe gets an error through the gateway,
+    falls back to initialize, and the session works."""
+    async with sdk_client(through_gateway(tmp_path, command=bad_command()), tmp_path, mode="auto") as client:
+        assert client.protocol_version == HANDSHAKE_VERSION
+        assert text_of(await client.call_tool("echo", {"text": "fallback"})) == "fallback"
 
 
 async def test_without_policy_the_default_relays_everything(tmp_path: Path) -> None:
