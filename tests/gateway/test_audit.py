@@ -105,3 +105,18 @@ async def test_a_second_session_continues_the_chain(tmp_path: Path) -> None:
     assert len({r["session"] for r in records if r.get("event") == "call"}) == 2
     verified = log_verify(tmp_path / "audit.jsonl")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_debug_logs_never_carry_argument_values(tmp_path: Path) -> None:
+    env = gateway_env(tmp_path) | {"MCPWARDEN_LOG": "debug"}
+    with raw_gateway(gateway_args(write_policy(tmp_path), server="fx"), env) as gw:
+        gw.initialize()
+        for tool in ("echo", "payload_size"):
+            arguments = {"text": SECRET_VALUE} if tool == "echo" else {"data": SECRET_VALUE}
+            assert "result" in gw.call_tool(tool, arguments)
+        gw.close_stdin()
+        assert gw.wait_exit(10) == 0
+        assert gw.no_line_within(0.3) is None, "stdout carries only protocol messages, also at debug level"
+        assert "mcpwarden" in gw.stderr, "debug logging should have said something"
+        assert SECRET_VALUE not in gw.stderr, "an argument value was logged"
+    assert SECRET_VALUE.encode() not in (tmp_path / "audit.jsonl").read_bytes()

@@ -92,6 +92,11 @@ async def test_crash_fails_the_pending_call_then_restarts(tmp_path: Path, mode: 
 
     upstream_events = [r for r in audit_records(tmp_path) if r.get("event") == "upstream"]
     assert upstream_events, "the crash and restart must be in the audit log (event 'upstream')"
+    starts = [r for r in upstream_events if r.get("action") == "start"]
+    assert len(starts) == 2, (
+        "one crash must cause exactly one restart; a second one means the fresh child was killed: "
+        f"{[(r.get('action'), r.get('exit_code')) for r in upstream_events]}"
+    )
 
 
 def test_crash_fails_every_pending_request(tmp_path: Path) -> None:
