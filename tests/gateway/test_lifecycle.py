@@ -188,7 +188,10 @@ def test_closing_stdin_shuts_down_gateway_and_upstream(tmp_path: Path) -> None:
 
 
 def test_stubborn_upstream_gets_sigterm_then_sigkill(tmp_path: Path) -> None:
-    policy = write_policy(tmp_path, command=bad_command("--stubborn"))
+    """Shutdown closes the child's stdin, waits the grace period, sends SIGTERM, waits again,
+    then SIGKILLs: the stubborn child records when it saw EOF and SIGTERM (monotonic clock)."""
+    events_file = tmp_path / "events.txt"
+    policy = write_policy(tmp_path, command=bad_command("--stubborn", "--events", str(events_file)))
     with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
         gw.initialize()
         child = int(text_content(gw.call_tool("pid")))
@@ -203,6 +206,10 @@ def test_stubborn_upstream_gets_sigterm_then_sigkill(tmp_path: Path) -> None:
             assert elapsed < 2 * GRACE + 8
         finally:
             kill_leftovers({child})
+    events = [line.split() for line in events_file.read_text().splitlines()]
+    assert [name for _, name in events] == ["stdin-eof", "sigterm"], events
+    eof_at, sigterm_at = (float(at) for at, _ in events)
+    assert eof_at >= started - 0.01 and sigterm_at - eof_at >= GRACE - 0.1, "SIGTERM came before the grace period"
 
 
 @pytest.mark.parametrize("upstream", ["fixture", "stubborn"])
