@@ -251,3 +251,15 @@ def test_gate_finds_the_same_shaped_runs_as_the_python_enumeration() -> None:
     _, _, starts = gate.presence(data)
     expected = list(decoders._shaped_runs(data, data.translate(decoders._B64_MAP)))
     assert starts == expected and len(expected) > 100 and expected[0] == 0
+
+
+def test_python_gate_lists_every_occurrence_of_every_keyword() -> None:
+    from mcpwarden.detect.prefilter import PythonGate, find_all
+
+    keywords = [b"sk_", b"sk_live_", b"aa", b"aaa", b"@", b"-----begin", b"+1", b"\xc3\xa9t\xc3\xa9"]
+    data = "xSK_LIVE_1 aaaa @@ -----BEGIN +1+1 été sk_".encode().lower()
+    expected: list[tuple[int, int]] = []
+    for index, keyword in enumerate(keywords):
+        find_all(data, keyword, index, expected)
+    assert sorted(PythonGate(keywords).hits(data)) == sorted(expected)
+    assert len(expected) == 14

@@ -280,8 +280,8 @@ class Engine:
         kw_rules, kw_honey, kw_len, probed = self._kw_rules, self._kw_honey, self._kw_lengths, self._probed
         lowered = data.lower()
         size = len(data)
-        gate_hits: list[tuple[int, int]] = []
-        for kw in range(len(self._keywords)) if present is None else present:
+        gate_hits: list[tuple[int, int]] = self._gate.hits(lowered) if present is None else []  # type: ignore[union-attr]
+        for kw in () if present is None else present:
             if matchable is None or not self._kw_probe_only[kw]:
                 find_all(lowered, self._keywords[kw], kw, gate_hits)
                 continue

@@ -18,6 +18,7 @@ lower-cased buffer. They differ in how much they can skip:
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -48,18 +49,59 @@ def find_all(
 
 
 class PythonGate:
-    """Pure Python: nothing is known before looking, so everything is looked at."""
+    """Pure Python: nothing is known before looking, so every keyword is looked for and every
+    rule with a hit is confirmed. Keyword positions come from one ``re`` pass with a trie of
+    all keywords in a lookahead (every position where some keyword starts), then a walk down
+    the trie at each such position lists every keyword that starts there."""
 
     kind = "python"
 
     def __init__(self, keywords: Sequence[bytes], probes: Sequence[tuple[int, str]] = ()):
         self.keywords = [k.lower() for k in keywords]
         self.probed: frozenset[int] = frozenset()
+        self._trie: dict[Any, Any] = {}
+        for index, word in enumerate(self.keywords):
+            node = self._trie
+            for byte in word:
+                node = node.setdefault(byte, {})
+            node[None] = index
+        self._starts = re.compile(b"(?=" + _trie_regex(self._trie) + b")") if self.keywords else None
 
     def presence(self, data: bytes) -> GateReport:
         """(keywords that occur, probed rule -> sorted match ends, starts of shaped base64/hex
         runs); None means "not known"."""
         return None, None, None
+
+    def hits(self, lowered: bytes) -> list[tuple[int, int]]:
+        """Every (keyword index, start) in the lower-cased buffer, overlapping ones included."""
+        out: list[tuple[int, int]] = []
+        if self._starts is None:
+            return out
+        trie = self._trie
+        size = len(lowered)
+        for match in self._starts.finditer(lowered):
+            pos = match.start()
+            node = trie
+            i = pos
+            while i < size:
+                node = node.get(lowered[i])
+                if node is None:
+                    break
+                i += 1
+                if None in node:
+                    out.append((node[None], pos))
+        return out
+
+
+def _trie_regex(node: dict[Any, Any]) -> bytes:
+    alternatives = [
+        re.escape(bytes([byte])) + _trie_regex(child)
+        for byte, child in sorted(((k, v) for k, v in node.items() if k is not None), key=lambda item: item[0])
+    ]
+    if not alternatives:
+        return b""
+    body = alternatives[0] if len(alternatives) == 1 else b"(?:" + b"|".join(alternatives) + b")"
+    return b"(?:" + body + b")?" if None in node else body
 
 
 def _escape(literal: bytes) -> bytes:
