@@ -1,19 +1,19 @@
 """The keyword gate: where the rules' keywords occur, and which rules can match at all.
 
 Both implementations lead to exactly the same keyword hits: every occurrence (overlapping
-ones included) of every keyword, ASCII-case-insensitively, found with ``bytes.find`` on the
-lower-cased buffer. They differ in how much they can skip:
+ones included) of every keyword in the lower-cased buffer (so ASCII-case-insensitively).
+They differ in how much they can skip:
 
-* ``PythonGate`` knows nothing in advance: every keyword is looked for, every rule with a
-  hit is confirmed.
+* ``PythonGate`` knows nothing in advance: one ``re`` pass over a trie of all keywords lists
+  every hit, and every rule with a hit is confirmed.
 * ``HyperscanGate`` first runs one Vectorscan database over the buffer holding every
   keyword (one report each at most) and, for the rules listed as *probed*, the rule's own
-  regex (exact, or in prefilter mode when Vectorscan cannot take it exactly: a superset of
-  its matches), reporting where matches end. Keywords that do not occur are not looked
-  for, and a window of a probed rule is searched only if a match ends inside it. Skipping
-  never changes findings: a match ``re`` finds in a window (away from an artificial window
-  edge) is a match of the full buffer, whose end Vectorscan reports. The same pass finds
-  the starts of base64/hex runs shaped like encoded text, for the decoders.
+  regex (or its ``probe``), reporting where matches end. Keywords that do not occur are not
+  looked for (those that do are found with ``bytes.find``), and a window of a probed rule is
+  searched only if a match ends inside it. Skipping never changes findings: a match ``re``
+  finds in a window (away from an artificial window edge) is a match of the full buffer,
+  whose end Vectorscan reports. The same pass finds the starts of base64/hex runs shaped
+  like encoded text, for the decoders.
 """
 
 from __future__ import annotations
