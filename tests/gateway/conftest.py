@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -298,11 +298,10 @@ class RawGateway:
 def raw_gateway(args: list[str], env: dict[str, str]) -> Iterator[RawGateway]:
     """A RawGateway that is ended when the block exits, and any upstream it left behind killed."""
     gateway = RawGateway(args, env)
-    started = {p.pid for p in descendants(gateway.pid)}
     try:
         yield gateway
     finally:
-        seen = started | {p.pid for p in descendants(gateway.pid)}
+        seen = descendants(gateway.pid)
         gateway.close_stdin()
         if gateway.wait_exit(5) is None:
             gateway.kill()
@@ -319,15 +318,30 @@ def descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
-def is_alive(pid: int) -> bool:
-    """True while ``pid`` runs; a zombie (dead, not yet reaped) counts as gone."""
+Pid = int | psutil.Process
+"""A psutil.Process remembers its start time, so a recycled pid is never mistaken for it: take one
+as soon as a pid is known and use it for later checks and kills."""
+
+
+def process(pid: Pid) -> psutil.Process | None:
+    if isinstance(pid, psutil.Process):
+        return pid
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
+
+
+def is_alive(pid: Pid) -> bool:
+    """True while the process runs; a zombie (dead, not yet reaped) counts as gone."""
+    proc = process(pid)
+    try:
+        return proc is not None and proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
 
 
-def wait_gone(pid: int, timeout: float) -> bool:
+def wait_gone(pid: Pid, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not is_alive(pid):
@@ -336,12 +350,13 @@ def wait_gone(pid: int, timeout: float) -> bool:
     return not is_alive(pid)
 
 
-def kill_leftovers(pids: set[int]) -> None:
-    """SIGKILL processes this test started (by pid) that are still alive."""
+def kill_leftovers(pids: Iterable[Pid]) -> None:
+    """SIGKILL processes this test started that are still alive (psutil checks the identity)."""
     for pid in pids:
-        if is_alive(pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+        proc = process(pid)
+        if proc is not None and is_alive(proc):
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
 
 
 def upstream_pid_of(gateway_pid: int, timeout: float = 10.0) -> int:

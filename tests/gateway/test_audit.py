@@ -9,6 +9,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
 from mcp.shared.exceptions import MCPError
 
@@ -86,7 +87,7 @@ def test_log_verifies_after_kill_9_of_the_gateway(tmp_path: Path) -> None:
         gw.initialize()
         for i in range(5):
             assert gw.call_tool("echo", {"text": f"n{i}"})["result"]["content"][0]["text"] == f"n{i}"
-        child = int(gw.call_tool("pid")["result"]["content"][0]["text"])
+        child = psutil.Process(int(gw.call_tool("pid")["result"]["content"][0]["text"]))
         records_before = len(tool_records(audit_records(tmp_path, want=7), "echo"))
         os.kill(gw.pid, signal.SIGKILL)
         gw.wait_exit(5)

@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio
 import orjson
+import psutil
 import pytest
 from mcp.shared.exceptions import MCPError
 
@@ -75,13 +76,14 @@ async def call_until_it_works(client: Any, tool: str, arguments: dict[str, Any],
 async def test_crash_fails_the_pending_call_then_restarts(tmp_path: Path, mode: str) -> None:
     async with sdk_client(through_gateway(tmp_path), tmp_path, mode=mode) as client:
         first_pid = await pid_of_upstream(client)
+        first = psutil.Process(first_pid)
         started = time.monotonic()
         with pytest.raises(MCPError) as crashed:
             with anyio.fail_after(10):
                 await client.call_tool("crash", {})
         assert crashed.value.code == codes.UPSTREAM_UNAVAILABLE
         assert time.monotonic() - started < 5, "the pending call must fail promptly, not at the request timeout"
-        assert wait_gone(first_pid, 5)
+        assert wait_gone(first, 5)
 
         # In the handshake era this works only if the gateway replays initialize to the new child.
         result = await call_until_it_works(client, "echo", {"text": "after restart"})
@@ -178,7 +180,7 @@ async def test_hung_upstream_answers_timeout_and_session_continues(tmp_path: Pat
 def test_closing_stdin_shuts_down_gateway_and_upstream(tmp_path: Path) -> None:
     with raw_gateway(through_gateway(tmp_path), gateway_env(tmp_path)) as gw:
         gw.initialize()
-        child = int(text_content(gw.call_tool("pid")))
+        child = psutil.Process(int(text_content(gw.call_tool("pid"))))
         try:
             gw.close_stdin()
             assert gw.wait_exit(10) == 0
@@ -194,7 +196,7 @@ def test_stubborn_upstream_gets_sigterm_then_sigkill(tmp_path: Path) -> None:
     policy = write_policy(tmp_path, command=bad_command("--stubborn", "--events", str(events_file)))
     with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
         gw.initialize()
-        child = int(text_content(gw.call_tool("pid")))
+        child = psutil.Process(int(text_content(gw.call_tool("pid"))))
         try:
             started = time.monotonic()
             gw.close_stdin()
@@ -218,12 +220,12 @@ def test_kill_9_of_the_gateway_leaves_no_orphan(tmp_path: Path, upstream: str) -
     policy = write_policy(tmp_path, command=command)
     with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
         gw.initialize()
-        child = int(text_content(gw.call_tool("pid")))
-        assert child == upstream_pid_of(gw.pid)
+        child = psutil.Process(int(text_content(gw.call_tool("pid"))))
+        assert child.pid == upstream_pid_of(gw.pid)
         try:
             os.kill(gw.pid, signal.SIGKILL)
             assert gw.wait_exit(5) == -signal.SIGKILL
-            assert wait_gone(child, 5), f"upstream pid {child} outlived the killed gateway"
+            assert wait_gone(child, 5), f"upstream pid {child.pid} outlived the killed gateway"
         finally:
             kill_leftovers({child})
 
@@ -231,7 +233,7 @@ def test_kill_9_of_the_gateway_leaves_no_orphan(tmp_path: Path, upstream: str) -
 def test_sigterm_to_the_gateway_stops_the_upstream(tmp_path: Path) -> None:
     with raw_gateway(through_gateway(tmp_path), gateway_env(tmp_path)) as gw:
         gw.initialize()
-        child = int(text_content(gw.call_tool("pid")))
+        child = psutil.Process(int(text_content(gw.call_tool("pid"))))
         try:
             os.kill(gw.pid, signal.SIGTERM)
             assert gw.wait_exit(2 * GRACE + 8) is not None
