@@ -30,6 +30,9 @@ MAX_TOKEN = 64 * 1024
 MAX_CANDIDATES = 20_000
 MAX_DECODED_BYTES = 8 * 1024 * 1024
 MAX_DEPTH = 2
+SHORTEST_ENCODED = 6
+"""No text shorter than this holds anything a decoder acts on (a JSON literal with an escape
+and four characters, or percent escapes decoding to 8 bytes, are longer)."""
 
 _B64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
 _B64_MAP = bytes(0x41 if i in _B64_CHARS else 0x20 for i in range(256))

@@ -135,6 +135,10 @@ class Engine:
         self.fingerprint = Fingerprinter(key)
         self.decode = decode
         self._compiled = [self._compile(rule) for rule in self.rules]
+        self.shortest_match = min(
+            [decoders.SHORTEST_ENCODED, *(r.min_width for r in self.rules), *(len(t.value) for t in self.honeytokens)]
+        )
+        """No finding can lie in a text shorter than this (bytes)."""
         keywords: dict[bytes, int] = {}
         self._kw_rules: list[list[int]] = []
         self._kw_honey: list[list[int]] = []

@@ -90,10 +90,12 @@ class _Collected:
         return tuple(labels)
 
 
-def _collect(obj: Any) -> _Collected:
+def _collect(obj: Any, min_key: int = 0) -> _Collected:
     """Every string value, key and number; a value inside an object is scanned as
     ``"key": "value"`` so that rules keyed on the member name still match (only findings
-    inside the value itself are reported for it). Walked without recursion."""
+    inside the value itself are reported for it). Keys shorter than ``min_key`` (the shortest
+    text any rule, decoder or honeytoken can match) cannot hold a finding and are not listed
+    on their own. Walked without recursion."""
     c = _Collected()
     add, nodes = c.segments.append, c.nodes
     stack: list[tuple[Any, int, str | None, int]] = [(obj, 0, None, 0)]
@@ -119,8 +121,13 @@ def _collect(obj: Any) -> _Collected:
                     name = str(name)
                 member = len(nodes)
                 nodes.append((node, (name, position)))
-                add((name, 0, len(name), _KEY, member))
-                push((child, member, name, depth + 1))
+                if len(name) >= min_key:
+                    add((name, 0, len(name), _KEY, member))
+                if type(child) is str:  # the common leaf, handled here to spare a stack round trip
+                    head = f'"{name}": "'
+                    add((head + child + '"', len(head), len(child), _VALUE, member))
+                else:
+                    push((child, member, name, depth + 1))
         elif kind is list or kind is tuple:
             if depth >= MAX_DEPTH:
                 for text in _deep_texts(value):
@@ -170,7 +177,7 @@ def _deep_texts(value: Any) -> list[str]:
 
 
 def scan_json(engine: Engine, obj: Any) -> list[Finding]:
-    c = _collect(obj)
+    c = _collect(obj, engine.shortest_match)
     if not c.segments:
         return []
     pieces = [segment[0] for segment in c.segments]

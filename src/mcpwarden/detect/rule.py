@@ -79,6 +79,8 @@ class Rule:
     examples_no_match: tuple[str, ...] = ()
     source: str = "<rules>"
     max_width: int = field(default=MAX_MATCH_WIDTH, compare=False)
+    min_width: int = field(default=0, compare=False)
+    """Shortest match the regex can make."""
     probe: str | None = None
     """Optional regex that every match of ``regex`` contains; the gate runs it instead of
     ``regex`` to tell where matches can end (useful when ``regex`` is costly for Vectorscan)."""
@@ -328,6 +330,7 @@ def rule_from_table(table: Any, source: str, need_examples: bool = True) -> Rule
         source=source,
         probe=probe,
         max_width=max_width(regex),
+        min_width=int(sre_parse.parse(regex).getwidth()[0]),
         keyword_inside=keyword_inside(regex, keywords),
     )
 
