@@ -5,20 +5,21 @@
     engine.scan_json(obj)                      JSON values and keys, with a JSON path per finding
     engine.stream()                            a StreamScanner for chunked input
 
-How a buffer is scanned:
+How a buffer is scanned (details in docs/detection.md):
 
-1. The gate (Vectorscan literal database, or ``bytes.find`` without hyperscan) lists every
-   occurrence of every rule keyword and honeytoken.
-2. For each rule with a hit, the windows ``[hit - pad, hit + len(keyword) + pad]`` (pad = the
-   longest match the regex can make, capped, plus KEYWORD_REACH) are merged and the rule's
-   regex runs only there, with RE2 when installed (linear time), else ``re``. So a keyword
-   gates the matches that contain it or lie within KEYWORD_REACH bytes of it.
+1. The gate (one Vectorscan database, or a trie regex without hyperscan) tells which
+   keywords and honeytokens occur, where the regexes of rules with weak keywords can end,
+   and where base64/hex runs shaped like encoded text start.
+2. Keyword positions are grouped per rule in blocks; each block's window (the longest match
+   the regex can make around the hits, plus KEYWORD_REACH for rules whose matches need not
+   contain the keyword) is searched with the rule's regex: ``re`` for short windows, RE2
+   for long ones. Windows of probed rules in which no match ends are skipped.
 3. Each match's secret passes the global placeholder allowlist, the rule's allowlist and
    entropy threshold, then its validator (pass: tier ``validated``; fail: dropped).
 4. Suspicious encoded tokens (base64, hex, percent, JSON escapes) are decoded and the
    decoded bytes scanned again (bounded depth and size); findings point at the encoded token.
-5. Where findings cover the same span the most certain tier wins, and generic findings
-   that overlap a more specific one are dropped.
+5. Where findings cover the same span the most certain tier wins, a rule's findings do not
+   overlap, and generic findings that overlap a more specific one are dropped.
 
 The engine knows nothing of MCP and holds no state between calls.
 """
