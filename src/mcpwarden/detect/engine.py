@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcpwarden.detect import decoders, validators
 from mcpwarden.detect.entropy import shannon
@@ -43,6 +43,9 @@ from mcpwarden.detect.placeholders import is_placeholder
 from mcpwarden.detect.prefilter import GateReport, find_all, make_gate
 from mcpwarden.detect.rule import Rule, compile_re2, leading_width
 from mcpwarden.errors import DetectError
+
+if TYPE_CHECKING:
+    from mcpwarden.detect.stream import StreamScanner
 
 try:
     import re2  # type: ignore[import-not-found]
@@ -238,7 +241,7 @@ class Engine:
 
         return scan_json(self, obj)
 
-    def stream(self) -> Any:
+    def stream(self) -> StreamScanner:
         """A StreamScanner: ``feed(chunk)`` and ``close()`` return findings with absolute byte offsets."""
         from mcpwarden.detect.stream import StreamScanner
 
