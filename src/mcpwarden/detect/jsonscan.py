@@ -155,6 +155,52 @@ def _collect(obj: Any, min_key: int = 0) -> _Collected:
     return c
 
 
+def _texts(obj: Any, min_key: int = 0) -> list[str]:
+    """The pieces ``_collect`` lists, in the same order, without the bookkeeping for paths:
+    the fast first pass (paths are worked out by ``_collect`` only when something is found)."""
+    out: list[str] = []
+    add = out.append
+    stack: list[tuple[Any, str | None, int]] = [(obj, None, 0)]
+    push, pop = stack.append, stack.pop
+    while stack:
+        value, key, depth = pop()
+        kind = type(value)
+        if kind is str:
+            add(value if key is None else f'"{key}": "{value}"')
+        elif kind is dict:
+            if depth >= MAX_DEPTH:
+                out.extend(_deep_texts(value))
+                continue
+            items = list(value.items())
+            for position in range(len(items) - 1, -1, -1):
+                name, child = items[position]
+                if type(name) is not str:
+                    name = str(name)
+                if len(name) >= min_key:
+                    add(name)
+                if type(child) is str:
+                    add(f'"{name}": "{child}"')
+                else:
+                    push((child, name, depth + 1))
+        elif kind is list or kind is tuple:
+            if depth >= MAX_DEPTH:
+                out.extend(_deep_texts(value))
+                continue
+            for index in range(len(value) - 1, -1, -1):
+                push((value[index], None, depth + 1))
+        elif value is None or value is True or value is False:
+            continue
+        elif isinstance(value, int | float):
+            add(repr(value) if key is None else f'"{key}": {value!r}')
+        elif isinstance(value, str):
+            push((value[:], key, depth))
+        elif isinstance(value, dict):
+            push((dict(value), key, depth))
+        elif isinstance(value, list | tuple):
+            push((list(value), key, depth))
+    return out
+
+
 def _deep_texts(value: Any) -> list[str]:
     """Every string, key and number below ``value``, walked without recursion."""
     texts: list[str] = []
@@ -177,10 +223,9 @@ def _deep_texts(value: Any) -> list[str]:
 
 
 def scan_json(engine: Engine, obj: Any) -> list[Finding]:
-    c = _collect(obj, engine.shortest_match)
-    if not c.segments:
+    pieces = _texts(obj, engine.shortest_match)
+    if not pieces:
         return []
-    pieces = [segment[0] for segment in c.segments]
     joined = "\n".join(pieces)
     data = joined.encode("utf-8", "surrogatepass")
     ascii_only = len(data) == len(joined)
@@ -195,6 +240,9 @@ def scan_json(engine: Engine, obj: Any) -> list[Finding]:
     hits = engine.raw_hits(data, bounds)
     if not hits:
         return []
+    c = _collect(obj, engine.shortest_match)
+    if [segment[0] for segment in c.segments] != pieces:  # the two walks must agree; fail closed
+        raise RuntimeError("JSON walk mismatch: the value changed during the scan")
     placed: list[tuple[Finding, int, int, int]] = []
     for finding in engine.findings(hits):
         seg = (bisect.bisect_right(bounds, finding.start) - 1) // 2
