@@ -263,3 +263,22 @@ def test_python_gate_lists_every_occurrence_of_every_keyword() -> None:
         find_all(data, keyword, index, expected)
     assert sorted(PythonGate(keywords).hits(data)) == sorted(expected)
     assert len(expected) == 14
+
+
+@needs_hyperscan
+def test_both_gates_agree_on_json() -> None:
+    lines = mixed_corpus(seed=5).split("\n")
+    rng = random.Random(5)
+    obj = {
+        "content": [{"type": "text", "text": "\n".join(lines[i : i + 7])} for i in range(0, 400, 7)],
+        "structuredContent": {f"k{i}_{line[:20]}": line for i, line in enumerate(lines[400:700])},
+        "items": [{"password": line, "n": rng.randint(0, 10**16)} for line in lines[700:900]],
+    }
+    rules = builtin_rules() + load_rule_file(EXAMPLE_RULES)
+    key = b"k" * 32
+    fast = Engine(rules, key=key, gate="hyperscan").scan_json(obj)
+    slow = Engine(rules, key=key, gate="python").scan_json(obj)
+    assert len(fast) > 30
+    assert sorted((f.rule_id, f.path, f.start, f.end, f.fingerprint) for f in fast) == sorted(
+        (f.rule_id, f.path, f.start, f.end, f.fingerprint) for f in slow
+    )
