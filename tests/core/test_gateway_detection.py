@@ -76,3 +76,25 @@ async def test_default_policy_blocks_secret_arguments_and_redacts_results(tmp_pa
     calls = [r for r in records if r.get("event") == "call" and r.get("method") == "tools/call"]
     assert [r["verdict"] for r in calls] == ["deny", "rewrite", "pass"]
     assert calls[0]["rule"] and calls[1]["rule"]
+
+
+@pytest.mark.anyio
+async def test_declared_honeytoken_is_blocked_and_alerted_even_when_arguments_only_warn(tmp_path: Path) -> None:
+    canary = "canary-" + os.urandom(8).hex()
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        f"audit: {{path: {tmp_path / 'audit.jsonl'}}}\n"
+        "detection:\n  arguments: warn\n"
+        f"  honeytokens: [{{name: build-canary, value: {canary}}}]\n"
+    )
+    params = _params(tmp_path)
+    params.args[3:3] = ["--policy", str(policy)]
+    with anyio.fail_after(60):
+        async with Client(params, mode="legacy") as client:
+            with pytest.raises(MCPError) as info:
+                await client.call_tool("echo", {"text": f"deploy with {canary}"})
+            assert info.value.code == codes.SECRET_BLOCKED and canary not in info.value.message
+    audit = (tmp_path / "audit.jsonl").read_bytes()
+    assert canary.encode() not in audit
+    alerts = [r for r in map(orjson.loads, audit.splitlines()) if r.get("event") == "alert"]
+    assert len(alerts) == 1 and alerts[0]["severity"] == "critical" and alerts[0]["tool"] == "echo"

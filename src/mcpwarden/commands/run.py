@@ -110,9 +110,9 @@ async def _serve(policy, name, server, skill) -> int:  # type: ignore[no-untyped
 def _load_engine(policy):  # type: ignore[no-untyped-def]
     if not policy.detection.enabled:
         return None
-    from mcpwarden.detect import Engine
+    from mcpwarden.guards.dlp import engine_from_options
 
-    return Engine.load()
+    return engine_from_options(policy.detection)
 
 
 def _report_dict(report):  # type: ignore[no-untyped-def]

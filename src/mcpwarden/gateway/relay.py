@@ -524,7 +524,13 @@ class StdioGateway:
             call.verdict, call.rule = outcome.verdict, outcome.rule
 
     def _audit_call(self, call: Call, outcome: str, result_sha: str | None) -> None:
-        warnings = self.session.state.get("dlp", {}).pop("warnings", None) if "dlp" in self.session.state else None
+        warnings = None
+        dlp = self.session.state.get("dlp")
+        if dlp:
+            warnings = dlp.pop("warnings", None)
+            alerts = dlp.pop("alerts", None)
+            if alerts:
+                self._audit_alerts(alerts)
         record: dict[str, Any] = {
             "event": "call",
             "session": self.session.id,
@@ -544,6 +550,18 @@ class StdioGateway:
         if warnings:
             record["warnings"] = warnings
         self._append(record)
+
+    def _audit_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        """Honeytoken appearances: critical, always audited and logged (never the value)."""
+        for alert in alerts:
+            log.error(
+                "ALERT: honeytoken %s seen in %s of %s on server '%s'",
+                alert.get("rule"),
+                alert.get("direction", "a message"),
+                alert.get("tool") or "a message",
+                self.name,
+            )
+            self._audit_event("alert", severity="critical", **{k: v for k, v in alert.items() if k != "server"})
 
     def _audit_event(self, event: str, **fields: Any) -> None:
         record = {"event": event, "session": self.session.id, "server": self.name}
