@@ -69,6 +69,13 @@ BROKEN_LINES: dict[str, tuple[bytes, int]] = {
     "null": (b"null\n", codes.INVALID_REQUEST),
     "response-without-id": (b'{"jsonrpc":"2.0","result":{}}\n', codes.INVALID_REQUEST),
     "empty-object": (b"{}\n", codes.INVALID_REQUEST),
+    "null-id": (b'{"jsonrpc":"2.0","id":null,"method":"ping"}\n', codes.INVALID_REQUEST),
+    "float-id": (b'{"jsonrpc":"2.0","id":1.5,"method":"ping"}\n', codes.INVALID_REQUEST),
+    "bool-id": (b'{"jsonrpc":"2.0","id":true,"method":"ping"}\n', codes.INVALID_REQUEST),
+    "deep-nesting": (
+        b'{"jsonrpc":"2.0","id":9,"method":"ping","params":' + b'{"a":' * 5000 + b"1" + b"}" * 5001 + b"\n",
+        codes.PARSE_ERROR,
+    ),
 }
 
 

@@ -183,3 +183,26 @@ async def test_command_after_dashes_with_a_policy(tmp_path: Path) -> None:
     async with sdk_client(args, tmp_path, mode="legacy") as client:
         assert await tool_names(client) == {"echo"}
         assert text_of(await client.call_tool("echo", {"text": "named"})) == "named"
+
+
+def test_duplicate_keys_and_escapes_cannot_smuggle_a_denied_tool(tmp_path: Path) -> None:
+    """The gateway and the upstream must agree on which tool a request names: a duplicated
+    "name" key or a \\u escape must not let a denied tool run."""
+    policy = write_policy(tmp_path, tools={"deny": ["write_*"]})
+    smuggles = [
+        b'{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","name":"write_note",'
+        b'"arguments":{"text":"mk-smuggle-1"}}}\n',
+        b'{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"write\\u005fnote",'
+        b'"arguments":{"text":"mk-smuggle-2"}}}\n',
+        b'{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"}},'
+        b'"params":{"name":"write_note","arguments":{"text":"mk-smuggle-3"}}}\n',
+    ]
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        for i, template in enumerate(smuggles, start=1):
+            msg_id = gw.new_id()
+            gw.send(template % msg_id)
+            response = gw.response_to(msg_id)
+            assert "error" in response, f"smuggle {i} ran a denied tool: {response}"
+            seen = gw.call_tool("received", {"marker": f"mk-smuggle-{i}"})
+            assert seen["result"]["structuredContent"]["result"] == [], f"smuggle {i} reached the upstream"
