@@ -120,6 +120,28 @@ def test_crash_fails_every_pending_request(tmp_path: Path) -> None:
         assert time.monotonic() - started < 5
 
 
+def test_restart_replays_the_handshake_invisibly(tmp_path: Path) -> None:
+    """After a crash the gateway initializes the new child itself; the client sees no second
+    initialize response, no stray message, and its next calls simply work."""
+    with raw_gateway(through_gateway(tmp_path), gateway_env(tmp_path)) as gw:
+        info = gw.initialize()
+        assert info["serverInfo"]["name"] == "mcpwarden-fixture"
+        first = psutil.Process(int(text_content(gw.call_tool("pid"))))
+        crashed = gw.call_tool("crash")
+        assert crashed.get("error", {}).get("code") == codes.UPSTREAM_UNAVAILABLE
+        assert wait_gone(first, 5)
+        deadline = time.monotonic() + 20
+        while True:
+            response = gw.call_tool("echo", {"text": "after replay"}, timeout=20)
+            if "result" in response or time.monotonic() > deadline:
+                break
+            assert response["error"]["code"] == codes.UPSTREAM_UNAVAILABLE, response
+            time.sleep(0.1)
+        assert text_content(response) == "after replay"
+        assert int(text_content(gw.call_tool("pid"))) != first.pid
+        assert gw.notifications == [] and gw.no_line_within(0.3) is None, "the replay must stay inside the gateway"
+
+
 async def test_restarts_stop_after_max_restarts(tmp_path: Path) -> None:
     args = through_gateway(tmp_path, restart={"max_restarts": 1, "initial_delay": 0.05, "max_delay": 0.1})
     async with sdk_client(args, tmp_path, mode="legacy") as client:
