@@ -244,24 +244,29 @@ def scan_json(engine: Engine, obj: Any) -> list[Finding]:
     if [segment[0] for segment in c.segments] != pieces:  # the two walks must agree; fail closed
         raise RuntimeError("JSON walk mismatch: the value changed during the scan")
     placed: list[tuple[Finding, int, int, int]] = []
+    spans: dict[int, tuple[int, int]] = {}  # per segment, computed once: O(size) each, not per finding
     for finding in engine.findings(hits):
         seg = (bisect.bisect_right(bounds, finding.start) - 1) // 2
-        piece, head, length, _, _ = c.segments[seg]
-        if ascii_only:
-            lo = bounds[2 * seg] + head
-            hi = lo + length
-        else:
-            lo = bounds[2 * seg] + len(piece[:head].encode("utf-8", "surrogatepass"))
-            hi = lo + len(piece[head : head + length].encode("utf-8", "surrogatepass"))
+        span = spans.get(seg)
+        if span is None:
+            piece, head, length, _, _ = c.segments[seg]
+            if ascii_only:
+                lo = bounds[2 * seg] + head
+                span = (lo, lo + length)
+            else:
+                lo = bounds[2 * seg] + len(piece[:head].encode("utf-8", "surrogatepass"))
+                span = (lo, lo + len(piece[head : head + length].encode("utf-8", "surrogatepass")))
+            spans[seg] = span
+        lo, hi = span
         if lo <= finding.start and finding.end <= hi:
             placed.append((finding, seg, lo, hi))
     masked = frozenset(c.parts(seg)[:-1] for _, seg, _, _ in placed if c.segments[seg][3] == _KEY)
+    chars = {} if ascii_only else _char_offsets(data, placed)
     out: list[Finding] = []
-    for finding, seg, lo, hi in placed:
+    for finding, seg, lo, _hi in placed:
         start, end = finding.start - lo, finding.end - lo
         if not ascii_only:
-            value = data[lo:hi]
-            start, end = len(value[:start].decode("utf-8", "ignore")), len(value[:end].decode("utf-8", "ignore"))
+            start, end = chars[(lo, finding.start)], chars[(lo, finding.end)]
         out.append(
             Finding(
                 finding.rule_id,
@@ -276,4 +281,20 @@ def scan_json(engine: Engine, obj: Any) -> list[Finding]:
                 finding.description,
             )
         )
+    return out
+
+
+def _char_offsets(data: bytes, placed: list[tuple[Finding, int, int, int]]) -> dict[tuple[int, int], int]:
+    """Character offsets, relative to each segment start ``lo``, of every finding's byte
+    start and end, decoding each segment once in order (linear, not once per finding)."""
+    wanted: dict[int, set[int]] = {}
+    for finding, _, lo, _ in placed:
+        wanted.setdefault(lo, set()).update((finding.start, finding.end))
+    out: dict[tuple[int, int], int] = {}
+    for lo, offsets in wanted.items():
+        prev, count = lo, 0
+        for off in sorted(offsets):
+            count += len(data[prev:off].decode("utf-8", "ignore"))
+            prev = off
+            out[(lo, off)] = count
     return out

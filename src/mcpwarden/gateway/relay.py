@@ -30,7 +30,7 @@ from mcpwarden.policy.schema import Policy, ServerPolicy
 from mcpwarden.wire import codes
 from mcpwarden.wire.framing import LineSplitter, Oversize
 from mcpwarden.wire.message import Message, error_response, parse
-from mcpwarden.wire.stdio import FdReader, FdWriter
+from mcpwarden.wire.stdio import FdReader, FdWriter, enlarge_pipe
 
 log = logging.getLogger("mcpwarden.gateway")
 
@@ -93,6 +93,8 @@ class StdioGateway:
         loop = asyncio.get_running_loop()
         self.loop = loop
         self._done = asyncio.Event()
+        enlarge_pipe(self.client_in)
+        enlarge_pipe(self.client_out)
         self.client_writer = FdWriter(loop, self.client_out, self._client_gone, self._client_backlog)
         self.upstream = StdioUpstream(
             loop,
@@ -325,7 +327,10 @@ class StdioGateway:
             return
         self._note_outcome(call, outcome)
         self.client_writer.write_line(outcome.msg.raw)
-        self._audit_call(call, "error" if "error" in msg.obj else "result", _result_hash(msg.obj))
+        obj = msg.obj
+        self.client_writer.when_flushed(
+            lambda: self._audit_call(call, "error" if "error" in obj else "result", _result_hash(obj))
+        )
 
     def _server_request(self, msg: Message) -> None:
         outcome = self.pipeline.on_request(msg, self.session)
