@@ -138,7 +138,9 @@ class Engine:
             token.check()
         self.fingerprint = Fingerprinter(key)
         self.decode = decode
-        self._compiled = [self._compile(rule) for rule in self.rules]
+        # Compiled on first use: most rules never see their keyword in a session, and a gateway
+        # should start fast and small.
+        self._compiled: list[_Compiled | None] = [None] * len(self.rules)
         self.shortest_match = min(
             [decoders.SHORTEST_ENCODED, *(r.min_width for r in self.rules), *(len(t.value) for t in self.honeytokens)]
         )
@@ -198,6 +200,10 @@ class Engine:
 
             tokens.extend(load_store(honeytoken_store))
         return cls(rules, tokens, key=key, **options)
+
+    def _compile_at(self, index: int) -> _Compiled:
+        compiled = self._compiled[index] = self._compile(self.rules[index])
+        return compiled
 
     def _compile(self, rule: Rule) -> _Compiled:
         return _Compiled(
@@ -299,7 +305,7 @@ class Engine:
             for rule in kw_rules[kw]:
                 ends = matchable.get(rule)
                 if ends:
-                    compiled = self._compiled[rule]
+                    compiled = self._compiled[rule] or self._compile_at(rule)
                     block = compiled.block
                     ranges.extend(
                         (k * block, (k + 1) * block) for k in _blocks_near(ends, compiled.before, compiled.after, block)
@@ -317,7 +323,7 @@ class Engine:
             for index in kw_honey[kw]:
                 self._honey(data, start, index, out)
         for index, spans in per_rule.items():
-            compiled = self._compiled[index]
+            compiled = self._compiled[index] or self._compile_at(index)
             ends = matchable.get(index) if matchable is not None and index in probed else None
             for lo, hi, hard in _windows(spans, compiled.before, compiled.after, compiled.block, size, bounds):
                 if ends is not None:
