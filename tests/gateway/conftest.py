@@ -102,6 +102,11 @@ def gateway_args(policy: Path | None = None, server: str | None = None, upstream
     return args
 
 
+def through_gateway(tmp_path: Path, **policy: Any) -> list[str]:
+    """Gateway arguments for server "fx" of a policy written with ``write_policy(**policy)``."""
+    return gateway_args(write_policy(tmp_path, **policy), server="fx")
+
+
 def gateway_env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
@@ -394,6 +399,12 @@ async def sdk_client(
 def gateway_stderr(tmp_path: Path) -> str:
     path = tmp_path / "gateway-stderr.log"
     return path.read_text("utf-8", "replace") if path.exists() else ""
+
+
+def text_content(response: dict[str, Any]) -> str:
+    """The text of a raw tools/call response; fails if it is not a result."""
+    assert "result" in response, f"expected a result, got {str(response)[:500]}"
+    return "".join(block.get("text", "") for block in response["result"]["content"])
 
 
 def text_of(result: Any) -> str:

@@ -20,6 +20,7 @@ from .conftest import (
     gateway_args,
     gateway_env,
     raw_gateway,
+    text_content,
     write_policy,
 )
 
@@ -35,10 +36,6 @@ PARAMS_BYTES = (
 def start(tmp_path: Path, **policy: Any) -> Any:
     return raw_gateway(gateway_args(write_policy(tmp_path, **policy), server="fx"), gateway_env(tmp_path))
 
-
-def text_content(response: dict[str, Any]) -> str:
-    assert "result" in response, f"expected a result, got {str(response)[:500]}"
-    return "".join(block.get("text", "") for block in response["result"]["content"])
 
 
 def received(gw: RawGateway, marker: str) -> list[dict[str, Any]]:

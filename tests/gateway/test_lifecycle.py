@@ -29,7 +29,9 @@ from .conftest import (
     kill_leftovers,
     raw_gateway,
     sdk_client,
+    text_content,
     text_of,
+    through_gateway,
     upstream_pid_of,
     wait_gone,
     write_policy,
@@ -43,13 +45,6 @@ HANG_TIMEOUT = 4.0
 """Short enough for a quick test, long enough for the fixture to start on a loaded machine."""
 
 
-def through_gateway(tmp_path: Path, **policy: Any) -> list[str]:
-    return gateway_args(write_policy(tmp_path, **policy), server="fx")
-
-
-def text_content(response: dict[str, Any]) -> str:
-    assert "result" in response, f"expected a result, got {str(response)[:500]}"
-    return "".join(block.get("text", "") for block in response["result"]["content"])
 
 
 async def pid_of_upstream(client: Any) -> int:

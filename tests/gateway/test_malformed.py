@@ -18,6 +18,7 @@ from .conftest import (
     gateway_args,
     gateway_env,
     raw_gateway,
+    text_content,
     write_policy,
 )
 
@@ -29,10 +30,6 @@ def start(tmp_path: Path, **policy: Any) -> Any:
     args = gateway_args(write_policy(tmp_path, command=bad_command(), **policy), server="fx")
     return raw_gateway(args, gateway_env(tmp_path))
 
-
-def text_content(response: dict[str, Any]) -> str:
-    assert "result" in response, f"expected a result, got {str(response)[:500]}"
-    return "".join(block.get("text", "") for block in response["result"]["content"])
 
 
 def error_for(gw: RawGateway, data: bytes, timeout: float = 10.0) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from .conftest import (
     raw_gateway,
     sdk_client,
     text_of,
+    through_gateway,
     tool_records,
     write_policy,
 )
@@ -30,9 +31,6 @@ pytestmark = pytest.mark.anyio
 BOTH_ERAS = pytest.mark.parametrize("mode", ["legacy", MODERN_VERSION])
 READ_ONLY_TOOLS = {"echo", "big_result", "payload_size", "cancelled", "sleep_then_echo"}
 
-
-def through_gateway(tmp_path: Path, **policy: Any) -> list[str]:
-    return gateway_args(write_policy(tmp_path, **policy), server="fx")
 
 
 def assert_denied(exc: MCPError, tool: str, *rule_words: str) -> None:

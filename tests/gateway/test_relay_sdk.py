@@ -19,7 +19,7 @@ from .conftest import (
     gateway_args,
     sdk_client,
     text_of,
-    write_policy,
+    through_gateway,
 )
 
 pytestmark = pytest.mark.anyio
@@ -28,9 +28,6 @@ BOTH_ERAS = pytest.mark.parametrize("mode", ["legacy", MODERN_VERSION])
 FIFTY_MB = 50 * 1000 * 1000
 FIVE_MB = 5 * 1000 * 1000
 
-
-def through_gateway(tmp_path: Path, **policy: Any) -> list[str]:
-    return gateway_args(write_policy(tmp_path, **policy), server="fx")
 
 
 async def sampling_callback(ctx: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
