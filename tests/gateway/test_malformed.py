@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from mcpwarden.wire import codes
 
@@ -207,3 +208,32 @@ def test_upstream_garbage_before_the_handshake(tmp_path: Path) -> None:
         result = gw.initialize()
         assert result["serverInfo"]["name"] == "bad-server"
         assert text_content(gw.call_tool("echo", {"text": "ok"})) == "ok"
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM: the most resident memory the process has ever had."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc status")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc to read peak memory")
+def test_oversized_lines_are_discarded_without_buffering_them(tmp_path: Path) -> None:
+    """With a 1 MiB limit, 100 MB lines from either side must not raise the gateway's peak memory
+    by anything near 100 MB: the line is dropped while it streams."""
+    limit = 1024 * 1024
+    with start(tmp_path, gateway={"max_message_bytes": limit}) as gw:
+        gw.initialize()
+        still_works(gw)
+        before = peak_rss_mb(gw.pid)
+        line = b'{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","arguments":{"text":"'
+        line += b"a" * (HUNDRED_MB - len(line) - 5) + b'"}}}\n'
+        msg = error_for(gw, line, timeout=60)
+        assert msg["error"]["code"] == codes.MESSAGE_TOO_LARGE
+        del line
+        response = gw.call_tool("misbehave", {"kind": "huge", "size": HUNDRED_MB}, timeout=60)
+        assert text_content(response) == "survived huge"
+        still_works(gw)
+        grown = peak_rss_mb(gw.pid) - before
+        assert grown < 32, f"peak memory grew by {grown:.0f} MB for lines refused at {limit} bytes"
