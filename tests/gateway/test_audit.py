@@ -121,3 +121,31 @@ def test_debug_logs_never_carry_argument_values(tmp_path: Path) -> None:
         assert "mcpwarden" in gw.stderr, "debug logging should have said something"
         assert SECRET_VALUE not in gw.stderr, "an argument value was logged"
     assert SECRET_VALUE.encode() not in (tmp_path / "audit.jsonl").read_bytes()
+
+
+async def test_log_survives_kill_9_mid_traffic_and_the_next_session_continues_it(tmp_path: Path) -> None:
+    policy = write_policy(tmp_path)
+    args = gateway_args(policy, server="fx")
+    with raw_gateway(args, gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        child = psutil.Process(int(gw.call_tool("pid")["result"]["content"][0]["text"]))
+        burst = b"".join(
+            b'{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":"b%d"}}}\n'
+            % (i, i)
+            for i in range(1, 301)
+        )
+        gw.send(burst)
+        for _ in range(40):  # kill while answers (and audit records) are still being produced
+            gw.read_message()
+        os.kill(gw.pid, signal.SIGKILL)
+        gw.wait_exit(5)
+        kill_leftovers({child})
+    verified = log_verify(tmp_path / "audit.jsonl")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    count_after_crash = len(audit_records(tmp_path))
+
+    async with sdk_client(args, tmp_path, mode="legacy") as client:
+        assert text_of(await client.call_tool("echo", {"text": "next session"})) == "next session"
+    verified = log_verify(tmp_path / "audit.jsonl")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert len(audit_records(tmp_path)) > count_after_crash
