@@ -137,12 +137,13 @@ def test_restart_replays_the_handshake_invisibly(tmp_path: Path) -> None:
         assert gw.notifications == [] and gw.no_line_within(0.3) is None, "the replay must stay inside the gateway"
 
 
-async def test_restarts_stop_after_max_restarts(tmp_path: Path) -> None:
-    args = through_gateway(tmp_path, restart={"max_restarts": 1, "initial_delay": 0.05, "max_delay": 0.1})
-    async with sdk_client(args, tmp_path, mode="legacy") as client:
-        with pytest.raises(MCPError):
-            await client.call_tool("crash", {})
-        await call_until_it_works(client, "echo", {"text": "one restart"})
+async def test_restarts_back_off_and_stop_after_max_restarts(tmp_path: Path) -> None:
+    restart = {"max_restarts": 2, "initial_delay": 0.05, "max_delay": 0.08}
+    async with sdk_client(through_gateway(tmp_path, restart=restart), tmp_path, mode="legacy") as client:
+        for attempt in range(2):
+            with pytest.raises(MCPError):
+                await client.call_tool("crash", {})
+            await call_until_it_works(client, "echo", {"text": f"restart {attempt + 1}"})
         with pytest.raises(MCPError):
             await client.call_tool("crash", {})
         await anyio.sleep(1.0)
@@ -153,6 +154,13 @@ async def test_restarts_stop_after_max_restarts(tmp_path: Path) -> None:
                     await client.call_tool("echo", {"text": "no more restarts"})
             assert refused.value.code == codes.UPSTREAM_UNAVAILABLE
             assert time.monotonic() - started < 3, "a gateway that gave up must answer at once"
+
+    # docs/audit.md: upstream records carry action, delay_s and attempt.
+    upstream = [r for r in audit_records(tmp_path) if r.get("event") == "upstream"]
+    restarts = [r for r in upstream if r.get("action") == "restart"]
+    assert [r.get("attempt") for r in restarts] == [1, 2]
+    assert [r.get("delay_s") for r in restarts] == [0.05, 0.08], "the delay doubles, capped at max_delay"
+    assert [r.get("action") for r in upstream].count("give-up") == 1
 
 
 def test_upstream_that_cannot_start_fails_closed(tmp_path: Path) -> None:
