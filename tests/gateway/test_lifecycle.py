@@ -163,6 +163,17 @@ async def test_restarts_back_off_and_stop_after_max_restarts(tmp_path: Path) -> 
     assert [r.get("action") for r in upstream].count("give-up") == 1
 
 
+async def test_healthy_running_resets_the_restart_count(tmp_path: Path) -> None:
+    restart = {"max_restarts": 1, "initial_delay": 0.05, "max_delay": 0.1, "reset_after": 0.5}
+    async with sdk_client(through_gateway(tmp_path, restart=restart), tmp_path, mode="legacy") as client:
+        for round_no in range(2):
+            with pytest.raises(MCPError):
+                await client.call_tool("crash", {})
+            await call_until_it_works(client, "echo", {"text": f"round {round_no}"})
+            await anyio.sleep(1.0)  # healthy for longer than reset_after
+        assert text_of(await client.call_tool("echo", {"text": "still restarting"})) == "still restarting"
+
+
 def test_upstream_that_cannot_start_fails_closed(tmp_path: Path) -> None:
     missing = str(tmp_path / "no-such-server-binary")
     args = gateway_args(write_policy(tmp_path, command=[missing]), server="fx")
