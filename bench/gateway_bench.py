@@ -47,7 +47,7 @@ servers:
 
 def percentile(values: list[float], q: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def gateway_rss_mb() -> tuple[float, float]:
@@ -139,10 +139,16 @@ def main() -> int:
     d, g = med["direct"], med["gateway"]
     print()
     print(f"medians over {args.rounds} rounds (direct | through mcpwarden)")
-    print(f"  p50 latency      {d['p50_ms']:8.3f} ms | {g['p50_ms']:8.3f} ms   added {g['p50_ms'] - d['p50_ms']:+.3f} ms")
-    print(f"  p99 latency      {d['p99_ms']:8.3f} ms | {g['p99_ms']:8.3f} ms   added {g['p99_ms'] - d['p99_ms']:+.3f} ms")
-    print(f"  calls/s (16 conc){d['calls_per_s']:8.0f}    | {g['calls_per_s']:8.0f}      ratio {g['calls_per_s'] / d['calls_per_s']:.2f}x")
-    print(f"  1 MB results     {d['mb_per_s']:8.1f} MB/s | {g['mb_per_s']:8.1f} MB/s ratio {g['mb_per_s'] / d['mb_per_s']:.2f}x")
+    rows = [
+        ("p50 latency", f"{d['p50_ms']:.3f} ms", f"{g['p50_ms']:.3f} ms", f"added {g['p50_ms'] - d['p50_ms']:+.3f} ms"),
+        ("p99 latency", f"{d['p99_ms']:.3f} ms", f"{g['p99_ms']:.3f} ms", f"added {g['p99_ms'] - d['p99_ms']:+.3f} ms"),
+        ("calls/s (16 conc)", f"{d['calls_per_s']:.0f}", f"{g['calls_per_s']:.0f}",
+         f"ratio {g['calls_per_s'] / d['calls_per_s']:.2f}x"),
+        ("1 MB results", f"{d['mb_per_s']:.1f} MB/s", f"{g['mb_per_s']:.1f} MB/s",
+         f"ratio {g['mb_per_s'] / d['mb_per_s']:.2f}x"),
+    ]
+    for label, direct_value, gateway_value, delta in rows:
+        print(f"  {label:18s} {direct_value:>12s} | {gateway_value:>12s}   {delta}")
     print(f"  gateway RSS      {g['rss_mb']:8.1f} MB (peak {g['rss_peak_mb']:.1f} MB)")
     audit_file = tmp / "audit.jsonl"
     if audit_file.exists():
