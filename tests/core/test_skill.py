@@ -96,3 +96,20 @@ async def test_run_under_a_skill_hides_and_refuses_tools_it_does_not_grant(tmp_p
                 await client.call_tool("add", {"a": 1, "b": 2})
             assert info.value.code == codes.DENIED and "skill.tools" in info.value.message
     assert b'"event":"skill"' in (tmp_path / "audit.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--skill-preset", "documents"], "--skill-preset needs --skill"),
+        (["--skill-preset", "nope"], "unknown skill preset"),
+    ],
+)
+def test_bad_skill_flags_are_refused_before_anything_starts(tmp_path: Path, capsys, extra, message) -> None:
+    from mcpwarden.cli import main
+
+    args = ["run", *extra]
+    if "nope" in extra:
+        args += ["--skill", str(skill(tmp_path, "license: MIT\n"))]
+    assert main([*args, "--", sys.executable, "-c", "raise SystemExit(9)"]) == 5
+    assert message in capsys.readouterr().err

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from mcpwarden.detect.rule import _RULE_KEYS
+
 RULES_DIR = Path(__file__).resolve().parents[2] / "src" / "mcpwarden" / "detect" / "rules"
 NOT_CREDENTIAL_FILES = {"pii.toml", "_example.toml"}
 REQUIRED_FAMILIES = {
@@ -35,21 +37,7 @@ REQUIRED_FAMILIES = {
     "saas",
     "password-hashes",
 }
-ALLOWED_KEYS = {
-    "id",
-    "description",
-    "family",
-    "severity",
-    "keywords",
-    "regex",
-    "secret_group",
-    "validator",
-    "entropy",
-    "tier",
-    "allowlist",
-    "examples",
-    "tags",
-}
+ALLOWED_KEYS = _RULE_KEYS  # the loader's own list: the self-check cannot drift from it
 
 
 def _load() -> list[tuple[str, dict[str, Any]]]:

@@ -44,12 +44,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = "stdout carries only MCP messages; mcpwarden's own logs go to stderr."
 
 
-def _server_name(args: argparse.Namespace, command: list[str]) -> str:
-    if args.server:
-        return args.server
-    return "default"
-
-
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(
         stream=sys.stderr, level=args.log_level.upper(), format="mcpwarden: %(levelname)s %(name)s: %(message)s"
@@ -60,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
     if command and command[0] == "--":
         command = command[1:]
     policy = load_policy(args.policy) if args.policy else default_policy()
-    name = _server_name(args, command)
+    name = args.server or "default"
     if args.server and args.server not in policy.servers:
         raise PolicyError(f"{args.policy or 'default policy'}: no server named '{args.server}' under 'servers'")
     server = policy.server(name)
