@@ -45,9 +45,31 @@ def plan_binds(read: list[str], write: list[str], executable: str) -> BindPlan:
         if not os.path.exists(path):
             raise SandboxError(f"write path {path} does not exist; create it or remove it from filesystem.write")
         plan.write.append(path)
-    if not executable.startswith("/usr/"):
-        plan.read.extend(p for p in {executable, os.path.realpath(executable)} if p not in plan.read)
+    roots = [*SYSTEM_DIRS, *plan.read, *plan.write]
+    for hop in symlink_chain(executable):
+        # A hop inside a bound directory is already there (binding a file onto a symlink inside
+        # a read-only bind fails: "Can't create file"); a hop outside is bound by itself.
+        if not _covered(hop, roots) and hop not in plan.read:
+            plan.read.append(hop)
     return plan
+
+
+def _covered(path: str, roots: list[str]) -> bool:
+    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
+
+
+def symlink_chain(path: str, max_hops: int = 40) -> list[str]:
+    """``path``, each symlink it leads through, and its real path, so that every hop the kernel
+    follows at exec time exists inside the sandbox."""
+    hops = [path]
+    current = path
+    for _ in range(max_hops):
+        if not os.path.islink(current):
+            break
+        current = os.path.normpath(os.path.join(os.path.dirname(current), os.readlink(current)))
+        hops.append(current)
+    hops.append(os.path.realpath(path))
+    return list(dict.fromkeys(hops))
 
 
 def build_argv(
