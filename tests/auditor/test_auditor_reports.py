@@ -185,20 +185,6 @@ def test_bad_baseline_is_an_error(tmp_path: Path) -> None:
     assert done.returncode == 2 and "not a baseline" in done.stderr
 
 
-def test_introspect_is_refused_and_starts_nothing(tmp_path: Path) -> None:
-    marker = tmp_path / "started"
-    home = tmp_path / "h"
-    (home / ".cursor").mkdir(parents=True)
-    (home / ".cursor" / "mcp.json").write_text(
-        json.dumps({"mcpServers": {"x": {"command": "/bin/sh", "args": ["-c", f"touch {marker}"]}}})
-    )
-    done = cli("audit", "--home", str(home), "--introspect")
-    assert done.returncode == 2 and "refused" in done.stderr and "Nothing was started" in done.stderr
-    plain = cli("audit", "--home", str(home), "--audit-log", str(tmp_path / "none.jsonl"))
-    assert plain.returncode in (0, 1)
-    assert not marker.exists()
-
-
 @pytest.mark.parametrize("fmt", ["json", "sarif"])
 def test_explicit_files_from_other_machines(tmp_path: Path, fmt: str) -> None:
     copied = tmp_path / "from-windows" / "claude_desktop_config.json"

@@ -1,8 +1,9 @@
 """`mcpwarden audit`: read every MCP client config and skill on this machine (or under --home),
-report what is risky. Sends nothing anywhere and starts no server.
+report what is risky. Sends nothing anywhere and starts no server, unless --introspect is
+given: then each stdio server that loads is started inside mcpwarden's sandbox to list its tools.
 
-Exit codes: 0 no unsuppressed finding at or above --fail-on; 1 there is one; 2 usage error,
-unreadable baseline, or --introspect refused.
+Exit codes: 0 no unsuppressed finding at or above --fail-on; 1 there is one; 2 usage error or
+unreadable baseline.
 """
 
 from __future__ import annotations
@@ -56,8 +57,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--introspect",
         action="store_true",
-        help="start servers inside mcpwarden's sandbox to list their tools (not available yet)",
+        help="start each stdio server that loads inside mcpwarden's sandbox (no network but its package "
+        "registry, read-only paths) to list its tools, cache them and check their descriptions",
     )
+    parser.add_argument(
+        "--introspect-server",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --introspect: only start servers of this name (repeatable)",
+    )
+    parser.add_argument(
+        "--introspect-timeout",
+        type=_positive_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="with --introspect: give up on a server after this long (default 30)",
+    )
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: give between 0 and 3600 seconds")
+    return value
 
 
 def build_target(args: argparse.Namespace):  # -> Target
@@ -90,14 +116,15 @@ def main(args: argparse.Namespace) -> int:
     from mcpwarden.auditor.baseline import write_baseline
     from mcpwarden.auditor.model import SEVERITY_ORDER
 
-    if args.introspect:
-        print(
-            "mcpwarden audit: --introspect refused: listing a server's tools means starting it, and the auditor "
-            "starts servers only inside mcpwarden's sandbox, which it cannot do yet. Nothing was started.",
-            file=sys.stderr,
-        )
+    introspect = None
+    if args.introspect_server and not args.introspect:
+        print("mcpwarden audit: --introspect-server needs --introspect", file=sys.stderr)
         return 2
-    report = run_audit(build_target(args), args.client, args.baseline)
+    if args.introspect:
+        from mcpwarden.auditor.introspect import IntrospectOptions
+
+        introspect = IntrospectOptions(timeout=args.introspect_timeout, servers=tuple(args.introspect_server))
+    report = run_audit(build_target(args), args.client, args.baseline, introspect)
     if args.write_baseline:
         count = write_baseline(args.write_baseline, report.findings)
         print(f"mcpwarden audit: wrote {count} findings to baseline {args.write_baseline}", file=sys.stderr)

@@ -11,6 +11,7 @@ from mcpwarden.auditor.checks import (
     commands,
     confirmations,
     filesystem,
+    introspection,
     malformed,
     permissions,
     pinning,
@@ -39,5 +40,6 @@ ALL: list[Check] = [
     permissions.check,
     skills.check,
     poisoning.check,
+    introspection.check,
     policy_lint.check,
 ]

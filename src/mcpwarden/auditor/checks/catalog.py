@@ -235,6 +235,17 @@ _CHECKS = [
         "Without the audit log there is no record of what tools did, and unused-server checks go blind.",
         "Set `audit.enabled: true`.",
     ),
+    CheckInfo(
+        "AUD130",
+        "introspection-failed",
+        "low",
+        "A server could not be introspected",
+        "With --introspect the auditor starts each server inside mcpwarden's sandbox to list its tools. This one "
+        "did not give a tool list (it failed to start, timed out, or the sandbox refused it), so its tool "
+        "descriptions were not checked.",
+        "Read the reason; check that the command exists and starts offline, raise --introspect-timeout, or give "
+        "the sandbox what it needs (`mcpwarden doctor`).",
+    ),
 ]
 
 CATALOG: dict[str, CheckInfo] = {c.id: c for c in _CHECKS}

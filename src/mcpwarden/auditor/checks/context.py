@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mcpwarden.auditor.checks.catalog import info
 from mcpwarden.auditor.model import ConfigFile, Finding, Inventory, KeyPath, ServerEntry, Severity, dotted
 from mcpwarden.auditor.secrets import SecretScanner
 from mcpwarden.auditor.target import Target
+
+if TYPE_CHECKING:
+    from mcpwarden.auditor.introspect import Introspection
 
 
 @dataclass
@@ -15,6 +19,7 @@ class Context:
     target: Target
     inventory: Inventory
     scanner: SecretScanner = field(default_factory=SecretScanner)
+    introspection: list[Introspection] = field(default_factory=list)  # with --introspect only
 
     def finding(
         self,

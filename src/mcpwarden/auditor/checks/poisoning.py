@@ -14,9 +14,10 @@ from mcpwarden.auditor import jsonc
 from mcpwarden.auditor.checks.context import Context
 from mcpwarden.auditor.files import Unreadable, read_text
 from mcpwarden.auditor.injection import suspicious
-from mcpwarden.auditor.model import ConfigFile, Finding, Inventory, KeyPath
+from mcpwarden.auditor.model import ConfigFile, Finding, Inventory, KeyPath, ServerEntry
 
 MAX_TOOLS = 10_000
+INTROSPECT_SCHEMA = "mcpwarden.tools/1"  # the cache files written by audit --introspect
 LOCK_NAMES = (
     "mcpwarden.lock",
     "mcpwarden.lock.json",
@@ -64,6 +65,7 @@ def check(inventory: Inventory, ctx: Context) -> Iterator[Finding]:
             config.error = str(exc) or type(exc).__name__
             yield ctx.finding("AUD001", config, (), f"tool list skipped: {config.error}")
             continue
+        server = _introspected_server(config, inventory)
         for where, name, description in _tools(config.data):
             for reason, _line in suspicious(description):
                 yield ctx.finding(
@@ -71,5 +73,20 @@ def check(inventory: Inventory, ctx: Context) -> Iterator[Finding]:
                     config,
                     (*where, "description"),
                     f"tool '{name}' has {reason.replace('-', ' ')} text in its description",
+                    server=server,
                     detail=f"{name}:{reason}",
                 )
+
+
+def _introspected_server(config: ConfigFile, inventory: Inventory) -> ServerEntry | None:
+    """For a tool list written by ``audit --introspect``: the server it came from, so the
+    finding is reported under that server (and its client)."""
+    data = config.data
+    if not isinstance(data, dict) or data.get("schema") != INTROSPECT_SCHEMA:
+        return None
+    client, name = data.get("client"), data.get("server")
+    for server in inventory.servers:
+        if server.client == client and server.name == name:
+            config.client = server.client
+            return server
+    return None

@@ -27,7 +27,7 @@ def _url(url: str | None) -> str | None:
 def document(report: Report) -> dict[str, Any]:
     inv = report.inventory
     active = report.active()
-    return {
+    document = {
         "schema": SCHEMA,
         "tool": {"name": "mcpwarden", "version": __version__},
         "engine": report.engine,
@@ -81,6 +81,32 @@ def document(report: Report) -> dict[str, Any]:
             for f in report.findings
         ],
     }
+    if report.introspection is not None:
+        document["introspection"] = introspection(report)
+    return document
+
+
+def introspection(report: Report) -> list[dict[str, Any]]:
+    """One entry per introspected server: status, reason, tool names and the cache file."""
+    inv = report.inventory
+    return [
+        {
+            "client": r.server.client,
+            "scope": r.server.scope,
+            "server": r.server.name,
+            "path": inv.display(r.server.file.path),
+            "status": r.status,
+            "reason": r.reason or None,
+            "tools": len(r.tools),
+            "tool_names": [t["name"] for t in r.tools],
+            "pages": r.pages,
+            "protocol_version": r.protocol_version,
+            "cache": inv.display(r.cache) if r.cache else None,
+            "seconds": r.seconds,
+            "notes": list(r.notes),
+        }
+        for r in report.introspection or []
+    ]
 
 
 def render(report: Report) -> str:

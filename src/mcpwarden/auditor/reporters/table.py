@@ -45,6 +45,21 @@ def _server_line(server: ServerEntry, display: str) -> str:
     )
 
 
+def _introspection(report: Report, console: Console) -> None:
+    results = report.introspection or []
+    ok = sum(1 for r in results if r.ok)
+    console.print(f"introspected {len(results)} servers in the sandbox ({ok} listed their tools)")
+    for r in results:
+        where = f"{r.server.client}:{r.server.name}"
+        if r.ok:
+            cache = report.inventory.display(r.cache) if r.cache else "not cached"
+            line = Text(f"  {where}: {len(r.tools)} tools, {r.seconds:.1f} s  ")
+            line.append(cache, style="dim")
+            console.print(line)
+        else:
+            console.print(Text(f"  {where}: {r.status}: {r.reason}"))
+
+
 def render(report: Report, out: IO[str], color: bool | None = None, show_fixes: bool = True) -> None:
     console = Console(file=out, force_terminal=color, no_color=color is False, width=140, highlight=False)
     inv = report.inventory
@@ -82,6 +97,8 @@ def render(report: Report, out: IO[str], color: bool | None = None, show_fixes: 
     if suppressed:
         parts.append(f"{suppressed} suppressed by the baseline")
     console.print(", ".join(parts))
+    if report.introspection is not None:
+        _introspection(report, console)
     for note in inv.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
     if show_fixes and report.active():
