@@ -199,10 +199,14 @@ def _json_escapes(buf: bytes, budget: list[int]) -> Iterator[tuple[int, int, str
         pos = buf.find(b"\\", line_end)
 
 
-def encoded_segments(buf: bytes, run_starts: list[int] | None = None) -> list[tuple[int, int, str, bytes]]:
+def encoded_segments(
+    buf: bytes, run_starts: list[int] | None = None, budget_size: int | None = None
+) -> list[tuple[int, int, str, bytes]]:
     """Suspicious encoded tokens of ``buf`` and their decoded bytes, within the limits above.
-    ``run_starts``: the shaped base64/hex runs, when a gate has already found them."""
-    budget = [MAX_CANDIDATES + len(buf) // 32, MAX_DECODED_BYTES + len(buf) // 2]
+    ``run_starts``: the shaped base64/hex runs, when a gate has already found them.
+    ``budget_size``: the size the budget is based on (default: ``len(buf)``)."""
+    size = len(buf) if budget_size is None else max(budget_size, len(buf))
+    budget = [MAX_CANDIDATES + size // 32, MAX_DECODED_BYTES + size // 2]
     out = list(_base64_and_hex(buf, budget, run_starts))
     out.extend(_percent(buf, budget))
     out.extend(_json_escapes(buf, budget))

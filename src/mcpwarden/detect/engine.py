@@ -39,6 +39,7 @@ from mcpwarden.detect.entropy import shannon
 from mcpwarden.detect.finding import TIER_RANK, Finding
 from mcpwarden.detect.fingerprint import Fingerprinter
 from mcpwarden.detect.honeytoken import HoneyToken
+from mcpwarden.detect.jsonbytes import keyword_safe
 from mcpwarden.detect.placeholders import is_placeholder
 from mcpwarden.detect.prefilter import GateReport, find_all, make_gate
 from mcpwarden.detect.rule import Rule, compile_re2, leading_width
@@ -168,6 +169,10 @@ class Engine:
         self._gate = make_gate(self._keywords, probes, gate)
         self.gate_kind = self._gate.kind
         self._probed = self._gate.probed
+        self._kw_inner = [len(k) - len(k.lstrip(b'"')) for k in self._keywords]
+        """Where each keyword's first character inside a JSON string lies (past a leading quote)."""
+        self.json_bytes_safe = self.gate_kind == "hyperscan" and all(map(keyword_safe, self._keywords))
+        """Whether scan_json may pick the strings to scan from the value's serialization."""
         self._kw_probe_only = [
             not self._kw_honey[kw] and all(r in self._probed for r in self._kw_rules[kw])
             for kw in range(len(self._keywords))
@@ -245,6 +250,14 @@ class Engine:
         path of its string and offsets in characters within that string."""
         from mcpwarden.detect.jsonscan import scan_json
 
+        if self.json_bytes_safe:
+            from mcpwarden.detect.jsonbytes import MANY_STRINGS, scan_serialized, serialize
+
+            data = serialize(obj)
+            if data is not None and data.count(b'"') >= MANY_STRINGS:
+                found = scan_serialized(self, obj, data)
+                if found is not None:
+                    return found
         return scan_json(self, obj)
 
     def stream(self) -> StreamScanner:
@@ -264,13 +277,16 @@ class Engine:
             for h in hits
         ]
 
-    def raw_hits(self, data: bytes, bounds: list[int] | None = None, depth: int = 0) -> list[RawHit]:
+    def raw_hits(
+        self, data: bytes, bounds: list[int] | None = None, depth: int = 0, budget_size: int | None = None
+    ) -> list[RawHit]:
         """Confirmed hits in ``data``. ``bounds``: sorted segment boundaries
-        (start0, end0, start1, end1, ...) that no match may cross."""
+        (start0, end0, start1, end1, ...) that no match may cross. ``budget_size``: the size
+        the decoders' budget is based on, when ``data`` is a selection from a larger text."""
         report = self._gate.presence(data)
         hits = self._confirm(data, bounds, report)
         if self.decode and depth < decoders.MAX_DEPTH:
-            for start, end, encoding, decoded in decoders.encoded_segments(data, report[2]):
+            for start, end, encoding, decoded in decoders.encoded_segments(data, report[2], budget_size):
                 for inner in self.raw_hits(decoded, None, depth + 1):
                     hits.append(
                         RawHit(

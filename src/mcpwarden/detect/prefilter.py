@@ -137,6 +137,9 @@ class HyperscanGate:
         self.probed = frozenset(rule for rule, _, _ in usable)
         self._probe_rules = [rule for rule, _, _ in usable]
         self._local = threading.local()
+        self._every_db: Any = None
+        """Keywords reporting every occurrence (built on first use: only JSON values made of
+        many strings need it)."""
 
     def _scratch(self) -> Any:
         scratch = getattr(self._local, "scratch", None)
@@ -144,6 +147,29 @@ class HyperscanGate:
             scratch = hyperscan.Scratch(self._db)
             self._local.scratch = scratch
         return scratch
+
+    def occurrences(self, data: bytes) -> list[tuple[int, int]]:
+        """Every (start, keyword index) in ``data``, compared ASCII-case-insensitively,
+        overlapping ones included, in no particular order."""
+        if not self.keywords or not data:
+            return []
+        db = self._every_db
+        if db is None:
+            db = self._every_db = _build(
+                [_escape(k) for k in self.keywords], [hyperscan.HS_FLAG_CASELESS] * len(self.keywords), []
+            )
+        scratch = getattr(self._local, "every_scratch", None)
+        if scratch is None:
+            scratch = self._local.every_scratch = hyperscan.Scratch(db)
+        found: list[tuple[int, int]] = []
+        append = found.append
+        lengths = [len(k) for k in self.keywords]
+
+        def on_match(index: int, _start: int, end: int, _flags: int, _ctx: Any) -> None:
+            append((end - lengths[index], index))
+
+        db.scan(data, match_event_handler=on_match, scratch=scratch)
+        return found
 
     def presence(self, data: bytes) -> GateReport:
         if self._db is None or not data:

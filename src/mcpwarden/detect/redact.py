@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,6 +21,7 @@ from mcpwarden.detect.finding import TIER_RANK, Finding
 from mcpwarden.detect.jsonscan import DEEP_MARK, KEY_MARK, MAX_DEPTH, member_string
 
 TAG_HASH_HEX = 8
+_LAST_INDEX = re.compile(r"\[(\d+)\]$")
 
 
 class Redactor:
@@ -72,9 +74,22 @@ class Redactor:
         prefixes = set()
         for path in by_path:
             prefixes.update(_prefixes(path))
-        return self._rewrite("$", 0, obj, by_path, prefixes)
+        indexes: dict[str, set[int]] = {}
+        for prefix in prefixes:
+            m = _LAST_INDEX.search(prefix)
+            if m is not None:
+                indexes.setdefault(prefix[: m.start()], set()).add(int(m.group(1)))
+        return self._rewrite("$", 0, obj, by_path, prefixes, indexes)
 
-    def _rewrite(self, path: str, depth: int, value: Any, by_path: dict[str, list[Finding]], prefixes: set[str]) -> Any:
+    def _rewrite(
+        self,
+        path: str,
+        depth: int,
+        value: Any,
+        by_path: dict[str, list[Finding]],
+        prefixes: set[str],
+        indexes: dict[str, set[int]],
+    ) -> Any:
         if isinstance(value, str):
             found = by_path.get(path)
             return self.redact_text(value, found) if found else value
@@ -98,10 +113,14 @@ class Redactor:
                     new_key: Any = self.redact_text(key_str, key_found)
                 else:
                     new_key, child_path = key, path + member_string(key_str, position, masked=False)
-                out[new_key] = self._rewrite(child_path, depth + 1, child, by_path, prefixes)
+                out[new_key] = self._rewrite(child_path, depth + 1, child, by_path, prefixes, indexes)
             return out
         if isinstance(value, list | tuple):
-            return [self._rewrite(f"{path}[{i}]", depth + 1, child, by_path, prefixes) for i, child in enumerate(value)]
+            items = list(value)  # only the elements on a finding's path are visited
+            for i in sorted(indexes.get(path, ())):
+                if i < len(items):
+                    items[i] = self._rewrite(f"{path}[{i}]", depth + 1, items[i], by_path, prefixes, indexes)
+            return items
         return value
 
 

@@ -1,0 +1,362 @@
+"""Scanning a JSON value through its compact serialization (the fast path of ``scan_json``).
+
+Walking every string of a large result in Python costs more than scanning it. Instead the
+value is serialized once (orjson, compact) and the gate runs over those bytes. A string can
+hold a finding only where one of these occurs in it: a keyword or honeytoken, the start of a
+base64/hex run shaped like encoded text, a ``%XX`` escape, or a backslash (escapes decode
+differently from how they are written). Only the members and elements holding such a place
+are decoded and scanned, exactly as the walk in ``jsonscan`` lays them out (``"key": "value"``
+and keys on their own), so the findings are the same. JSON paths are worked out only for
+strings that hold findings, by descending the value and measuring the serialized length of
+halves of each container (binary search; linear in bytes, logarithmic in calls).
+
+The bytes of a string without a backslash are its UTF-8 text, so such strings are never
+decoded. Keywords are matched in the serialized bytes, which is sound when no keyword holds a
+backslash, a control character or an inner quote (``Engine.json_bytes_safe``); otherwise, and
+for values orjson cannot serialize (non-string keys, lone surrogates, huge integers, nesting
+deeper than orjson's limit), ``jsonscan`` walks the value instead.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from mcpwarden.detect.finding import Finding
+from mcpwarden.detect.jsonscan import KEY_MARK, Parts, path_string
+
+if TYPE_CHECKING:
+    from mcpwarden.detect.engine import Engine
+
+_QUOTE = 0x22
+_COLON = 0x3A
+_NUMBER = re.compile(rb"-?[0-9][0-9.eE+\-]*")
+_NUMBER_CHARS = frozenset(b"0123456789.eE+-")
+_PERCENT = re.compile(rb"%[0-9A-Fa-f]{2}")
+_SERIALIZE_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def keyword_safe(word: bytes) -> bool:
+    """Whether every occurrence of ``word`` in a piece the walk would scan also occurs, as
+    bytes, inside the same member in the compact serialization. Pieces differ from it by
+    escapes (strings holding a backslash are always scanned) and by the ``": "`` between key
+    and value (written ``":"``), which only a keyword made of those characters can overlap
+    without holding an inner quote."""
+    if any(c < 0x20 or c == 0x5C for c in word):
+        return False
+    inner = word.strip(b'"')
+    return b'"' not in inner and inner not in (b"", b":", b" ", b": ")
+
+
+MANY_STRINGS = 4000
+"""Below this many quotes in the serialization, walking the value costs less than picking
+its strings (a result of a few large strings)."""
+
+
+def serialize(obj: Any) -> bytes | None:
+    """The compact JSON of ``obj``, or None when orjson cannot write it as the walk reads it."""
+    try:
+        return orjson.dumps(obj, option=_SERIALIZE_OPTIONS)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+
+
+class _Units:
+    """The members and elements to scan, keyed by where each starts in the serialization."""
+
+    __slots__ = ("data", "delims", "seen", "units")
+
+    def __init__(self, data: bytes):
+        self.data = data
+        # Every quote left in ``delims`` opens or closes a string: escaped backslashes and
+        # escaped quotes are masked (same length, so offsets are shared).
+        if b"\\" in data:
+            data = data.replace(b"\\\\", b"\x01\x01").replace(b'\\"', b"\x01\x01")
+        self.delims = data
+        self.units: dict[int, tuple[int, int, int, int, bool]] = {}
+        """start -> (key start, key end, value start, value end, value is a string); key
+        start is -1 for an array element (or the root)."""
+        self.seen: list[tuple[int, int]] = []
+
+    def add_string(self, s: int, e: int) -> None:
+        """The string whose quotes are at ``s`` and ``e - 1`` holds a place of interest."""
+        d = self.delims
+        if e < len(d) and d[e] == _COLON:  # a key: the member is key + value
+            vs = e + 1
+            first = d[vs]
+            if first == _QUOTE:
+                ve = d.find(b'"', vs + 1) + 1
+                self.units[s] = (s, e, vs, ve, True)
+            elif first in _NUMBER_CHARS:
+                m = _NUMBER.match(self.data, vs)
+                self.units[s] = (s, e, vs, m.end() if m else vs, False)
+            else:  # a container, true, false or null: the key alone
+                self.units[s] = (s, e, vs, vs, False)
+        elif s > 0 and d[s - 1] == _COLON:  # a member's value
+            ks = d.rfind(b'"', 0, s - 2)
+            self.units[ks] = (ks, s - 1, s, e, True)
+        else:
+            self.units[s] = (-1, -1, s, e, True)
+
+    def add_number(self, p: int) -> None:
+        data = self.data
+        lo = p
+        while lo > 0 and data[lo - 1] in _NUMBER_CHARS:
+            lo -= 1
+        m = _NUMBER.match(data, lo)
+        if m is None or m.end() <= p:
+            return  # true, false, null or punctuation: never scanned
+        if lo > 0 and self.delims[lo - 1] == _COLON:
+            ke = lo - 1
+            ks = self.delims.rfind(b'"', 0, ke - 1)
+            self.units[ks] = (ks, ke, lo, m.end(), False)
+        else:
+            self.units[lo] = (-1, -1, lo, m.end(), False)
+
+
+_BLOCK = 4096
+
+
+class _Strings:
+    """Which string an offset lies in, from quote parity (counted per 4 KB block once)."""
+
+    __slots__ = ("delims", "prefix")
+
+    def __init__(self, delims: bytes):
+        self.delims = delims
+        count = delims.count
+        prefix = [0]
+        total = 0
+        for lo in range(0, len(delims), _BLOCK):
+            total += count(b'"', lo, lo + _BLOCK)
+            prefix.append(total)
+        self.prefix = prefix
+
+    def around(self, p: int) -> tuple[int, int] | None:
+        """(opening quote, offset past the closing quote) of the string holding ``p``."""
+        block = p // _BLOCK
+        d = self.delims
+        if (self.prefix[block] + d.count(b'"', block * _BLOCK, p)) & 1 == 0:
+            return None
+        return d.rfind(b'"', 0, p), d.find(b'"', p) + 1
+
+
+def _collect_units(engine: Engine, units: _Units) -> bool:
+    """Adds every member and element holding a place of interest (see the module
+    docstring); False when the gate cannot tell (no hyperscan)."""
+    data = units.data
+    gate = engine._gate
+    present, _, runs = gate.presence(data)
+    if present is None:
+        return False
+    strings = _Strings(units.delims)
+
+    def place(p: int) -> int:
+        """Records the unit holding ``p``; returns where the next place can usefully be."""
+        span = strings.around(p)
+        if span is None:
+            if units.delims[p] in _NUMBER_CHARS:
+                units.add_number(p)
+            return p + 1
+        units.add_string(*span)
+        return span[1]
+
+    if present:
+        inner = engine._kw_inner
+        next_place = -1
+        for start, kw in sorted(gate.occurrences(data)):  # type: ignore[union-attr]
+            p = start + inner[kw]
+            if p >= next_place:
+                next_place = place(p)
+    for p in runs or ():
+        place(p)
+    # Backslashes and percent escapes lie inside strings only.
+    pos = data.find(b"\\")
+    while pos >= 0:
+        pos = data.find(b"\\", place(pos))
+    m = _PERCENT.search(data)
+    while m is not None:
+        m = _PERCENT.search(data, place(m.start()))
+    return True
+
+
+_VALUE, _KEY = 0, 1
+
+
+def scan_serialized(engine: Engine, obj: Any, data: bytes) -> list[Finding] | None:
+    """Findings of ``scan_json(obj)`` from its serialization ``data``; None when the gate
+    cannot pick the places (the caller walks instead)."""
+    units = _Units(data)
+    if not _collect_units(engine, units):
+        return None
+    min_key = engine.shortest_match
+    pieces: list[bytes] = []
+    layout: list[tuple[int, int, int, int]] = []
+    """Per piece: (unit start, kind, bytes of context before the text, text bytes)."""
+    for start in sorted(units.units):
+        ks, ke, vs, ve, is_string = units.units[start]
+        key = b""
+        if ks >= 0:
+            key = _string_bytes(data, ks, ke)
+            if _char_len(key) >= min_key:
+                pieces.append(key)
+                layout.append((start, _KEY, 0, len(key)))
+        if ve <= vs:
+            continue
+        if is_string:
+            value = _string_bytes(data, vs, ve)
+            if ks >= 0:
+                pieces.append(b'"' + key + b'": "' + value + b'"')
+                layout.append((start, _VALUE, len(key) + 5, len(value)))
+            else:
+                pieces.append(value)
+                layout.append((start, _VALUE, 0, len(value)))
+        else:
+            text = repr(orjson.loads(data[vs:ve])).encode()
+            if ks >= 0:
+                pieces.append(b'"' + key + b'": ' + text)
+                layout.append((start, _VALUE, len(key) + 4, len(text)))
+            else:
+                pieces.append(text)
+                layout.append((start, _VALUE, 0, len(text)))
+    if not pieces:
+        return []
+    joined = b"\n".join(pieces)
+    bounds: list[int] = []
+    pos = 0
+    for piece in pieces:
+        bounds.append(pos)
+        pos += len(piece)
+        bounds.append(pos)
+        pos += 1
+    hits = engine.raw_hits(joined, bounds, budget_size=len(data))
+    if not hits:
+        return []
+    placed: list[tuple[Finding, int]] = []
+    for finding in engine.findings(hits):
+        seg = (bisect.bisect_right(bounds, finding.start) - 1) // 2
+        _, _, head, length = layout[seg]
+        lo = bounds[2 * seg] + head
+        if lo <= finding.start and finding.end <= lo + length:
+            placed.append((finding, seg))
+    if not placed:
+        return []
+    locator = _Locator(obj, data)
+    parts_of: dict[int, Parts] = {}
+    for _, seg in placed:
+        start, kind, _, _ = layout[seg]
+        if seg not in parts_of:
+            parts = locator.parts(start, units.units[start][0] >= 0)
+            parts_of[seg] = (*parts, KEY_MARK) if kind == _KEY else parts
+    masked = frozenset(parts_of[seg][:-1] for _, seg in placed if layout[seg][1] == _KEY)
+    chars = _char_offsets(joined, bounds, layout, placed)
+    out: list[Finding] = []
+    for finding, seg in placed:
+        lo = bounds[2 * seg] + layout[seg][2]
+        out.append(
+            Finding(
+                finding.rule_id,
+                finding.family,
+                finding.severity,
+                finding.tier,
+                chars[finding.start] - chars[lo],
+                chars[finding.end] - chars[lo],
+                finding.fingerprint,
+                path_string(parts_of[seg], masked),
+                finding.encoding,
+                finding.description,
+            )
+        )
+    return out
+
+
+def _char_offsets(
+    joined: bytes, bounds: list[int], layout: list[tuple[int, int, int, int]], placed: list[tuple[Finding, int]]
+) -> dict[int, int]:
+    """Byte offset -> character offset (counted from any fixed point per string: only
+    differences are used) for every finding's edges and its string's start; each string is
+    decoded at most once, in order."""
+    wanted: dict[int, set[int]] = {}
+    for finding, seg in placed:
+        lo = bounds[2 * seg] + layout[seg][2]
+        wanted.setdefault(lo, {lo}).update((finding.start, finding.end))
+    out: dict[int, int] = {}
+    for offsets in wanted.values():
+        ordered = sorted(offsets)
+        first = ordered[0]
+        if joined[first : ordered[-1]].isascii():
+            out.update((off, off) for off in ordered)
+            continue
+        prev, count = first, 0
+        for off in ordered:
+            count += _char_len(joined[prev:off])
+            prev = off
+            out[off] = count
+    return out
+
+
+def _string_bytes(data: bytes, s: int, e: int) -> bytes:
+    """The UTF-8 text of the JSON string whose quotes are at ``s`` and ``e - 1``."""
+    raw = data[s + 1 : e - 1]
+    if b"\\" not in raw:
+        return raw
+    return orjson.loads(data[s:e]).encode("utf-8", "surrogatepass")
+
+
+def _char_len(piece: bytes) -> int:
+    return len(piece.decode("utf-8", "ignore"))
+
+
+class _Locator:
+    """Works out the path of the member or element that starts at a serialized offset, by
+    descending ``obj``: in each container, halves are serialized and measured until one
+    child is left (lengths are cached, so paths that share containers share the work)."""
+
+    def __init__(self, obj: Any, data: bytes):
+        self.obj = obj
+        self.data = data
+        self._lengths: dict[tuple[int, int, int], int] = {}
+
+    def _length(self, node: Any, items: Any, lo: int, hi: int) -> int:
+        """Serialized length of children ``lo:hi`` of ``node`` with their separators."""
+        key = (id(node), lo, hi)
+        size = self._lengths.get(key)
+        if size is None:
+            part = dict(items[lo:hi]) if isinstance(node, dict) else items[lo:hi]
+            size = self._lengths[key] = len(orjson.dumps(part, option=_SERIALIZE_OPTIONS)) - 2
+        return size
+
+    def parts(self, target: int, member: bool) -> Parts:
+        """Path parts of the unit starting at ``target``: a member (its key string starts
+        there) or an element / the root (its value starts there)."""
+        labels: list[Any] = []
+        node, base = self.obj, 0
+        while True:
+            if base == target and not member:
+                return tuple(labels)
+            is_dict = isinstance(node, dict)
+            if not is_dict and not isinstance(node, list | tuple):
+                raise RuntimeError("JSON locate mismatch: the value changed during the scan")
+            items = list(node.items()) if is_dict else node
+            lo, hi, off = 0, len(items), base + 1
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                size = self._length(node, items, lo, mid)
+                if target < off + size:
+                    hi = mid
+                else:
+                    off += size + 1
+                    lo = mid
+            if is_dict:
+                name, child = items[lo]
+                labels.append((name, lo))
+                if off == target and member:
+                    return tuple(labels)
+                off += len(orjson.dumps(name)) + 1
+            else:
+                child = items[lo]
+                labels.append(lo)
+            node, base = child, off

@@ -1,0 +1,171 @@
+"""The serialized fast path of scan_json finds exactly what walking the value finds."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+from urllib.parse import quote
+
+import pytest
+
+from mcpwarden.detect import Engine, HoneyToken, Redactor, jsonbytes
+from mcpwarden.detect.jsonbytes import keyword_safe, scan_serialized, serialize
+from mcpwarden.detect.jsonscan import scan_json as walk
+from mcpwarden.detect.rule import rule_from_table
+
+from .conftest import AWS_KEY_ID, EXAMPLE_RULES, GITHUB_PAT, JWT, needs_hyperscan
+from .test_engine import mixed_corpus
+
+pytestmark = needs_hyperscan
+
+CANARY = HoneyToken("billing", "AKIAZZZZCANARY234567", "aws")
+
+
+def _key(f):
+    return (f.path, f.start, f.end, f.rule_id, f.tier, f.fingerprint, f.encoding)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.load(extra=[EXAMPLE_RULES], honeytokens=[CANARY], key=b"k" * 32)
+
+
+@pytest.fixture
+def always_serialized(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jsonbytes, "MANY_STRINGS", 0)
+
+
+def _same(engine: Engine, obj: object) -> list:
+    data = serialize(obj)
+    assert data is not None
+    fast = scan_serialized(engine, obj, data)
+    assert fast is not None
+    slow = walk(engine, obj)
+    assert sorted(fast, key=_key) == sorted(slow, key=_key)
+    return fast
+
+
+def _tricky_values(rng: random.Random) -> list:
+    pem_body = "MC4CAQAwBQYDK2VwBCIEIHm4qS1mQ1ryhbxUr7h1a9cS0eI9LgJ8yC2Vw1Dk8Qg4"
+    return [
+        f"é {GITHUB_PAT}",
+        f"token \u00e9\u4e2d {GITHUB_PAT} tail",
+        f"-----BEGIN PRIVATE KEY-----\n{pem_body}\n-----END PRIVATE KEY-----\n",
+        "\\u0041KIAQ3EGRWZ5T4LMNBVC escaped in the text",
+        json.dumps({"t": GITHUB_PAT}).replace("g", "\\u0067"),
+        'quote " and backslash \\ then ' + AWS_KEY_ID,
+        base64.b64encode(f"export GITHUB_TOKEN={GITHUB_PAT}\n".encode()).decode(),
+        quote(f"token={GITHUB_PAT}", safe=""),
+        f"Authorization: Bearer {JWT}",
+        f"canary {CANARY.value} inside",
+        "password: hunter2-Xk92!pq#zz",
+        "contact jane.roe@corp-mail.io or +44 20 7946 0958",
+        "card 4111 1111 1111 1111",
+        4111111111111111,
+        rng.random(),
+        1e300,
+        -7,
+        True,
+        None,
+        "token_count: 1234",
+        "",
+        "\t\n\r\x01 control characters " + AWS_KEY_ID,
+    ]
+
+
+def _random_value(rng: random.Random, values: list, depth: int = 0) -> object:
+    roll = rng.random()
+    if depth > 4 or roll < 0.4:
+        return rng.choice(values)
+    if roll < 0.7:
+        return [_random_value(rng, values, depth + 1) for _ in range(rng.randrange(6))]
+    keys = ["token", "password", "api_key", "name", "n", "odd key", 'q"uote', "back\\slash", AWS_KEY_ID, "é"]
+    return {rng.choice(keys) + str(i): _random_value(rng, values, depth + 1) for i in range(rng.randrange(6))}
+
+
+def test_random_values_agree_with_the_walk(engine: Engine) -> None:
+    rng = random.Random(11)
+    values = _tricky_values(rng) + mixed_corpus(seed=3).split("\n")[:300]
+    total = 0
+    for _ in range(150):
+        total += len(_same(engine, _random_value(rng, values)))
+    assert total > 100
+
+
+def test_secret_keys_are_masked_by_position(engine: Engine) -> None:
+    found = _same(engine, {"a": 1, AWS_KEY_ID: {"inner": GITHUB_PAT}})
+    paths = {f.path for f in found}
+    assert "$.{key#1}#key" in paths
+    assert "$.{key#1}.inner" in paths
+    assert all(AWS_KEY_ID not in p for p in paths)
+
+
+def test_large_rows_with_one_secret(engine: Engine) -> None:
+    rows = [{"id": i, "name": f"row {i}", "price": i / 7, "tags": ["a", "b"]} for i in range(20_000)]
+    rows[12_345]["note"] = f"rotated {GITHUB_PAT}"
+    obj = {"structuredContent": {"rows": rows}}
+    found = _same(engine, obj)
+    assert [(f.rule_id, f.path) for f in found] == [("github-pat-classic", "$.structuredContent.rows[12345].note")]
+    redacted = Redactor().redact_json(obj, found)
+    assert GITHUB_PAT not in json.dumps(redacted)
+    assert redacted["structuredContent"]["rows"][12_344] is rows[12_344]
+    assert len(redacted["structuredContent"]["rows"]) == len(rows)
+
+
+def test_engine_uses_the_fast_path_for_many_strings(engine: Engine) -> None:
+    rows = [{"id": i, "owner": f"user{i}", "status": "ok"} for i in range(5000)]
+    rows[4321]["owner"] = GITHUB_PAT
+    data = serialize({"rows": rows})
+    assert data is not None and data.count(b'"') >= jsonbytes.MANY_STRINGS
+    assert [f.path for f in engine.scan_json({"rows": rows})] == ["$.rows[4321].owner"]
+
+
+@pytest.mark.usefixtures("always_serialized")
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {1: GITHUB_PAT},  # non-string key
+        {"k": "\ud800 lone surrogate " + GITHUB_PAT},
+        {"k": 10**30, "t": GITHUB_PAT},  # an integer orjson cannot write
+    ],
+)
+def test_values_orjson_cannot_write_are_walked(engine: Engine, obj: dict) -> None:
+    assert serialize(obj) is None
+    assert any(f.rule_id == "github-pat-classic" for f in engine.scan_json(obj))
+
+
+@pytest.mark.usefixtures("always_serialized")
+def test_nesting_deeper_than_orjson_allows_is_walked(engine: Engine) -> None:
+    obj: object = {"t": GITHUB_PAT}
+    for _ in range(300):
+        obj = [obj]
+    assert serialize(obj) is None
+    assert [f.rule_id for f in engine.scan_json(obj)] == ["github-pat-classic"]
+
+
+def test_keyword_safety() -> None:
+    assert keyword_safe(b"token")
+    assert keyword_safe(b'"auth"')
+    assert keyword_safe(b'tel"')
+    assert keyword_safe(b"kind: secret")
+    assert not keyword_safe(b'a"b')
+    assert not keyword_safe(b"a\\b")
+    assert not keyword_safe(b"\n")
+    assert not keyword_safe(b": ")
+
+
+def test_an_unsafe_keyword_turns_the_fast_path_off() -> None:
+    table = {
+        "id": "odd-keyword",
+        "description": "a keyword with an inner quote",
+        "family": "test",
+        "severity": "high",
+        "keywords": ['x"y'],
+        "regex": r'x"y[0-9]{8}',
+        "examples": {"match": ['x"y12345678'], "no_match": ["xy12345678"]},
+    }
+    rule = rule_from_table(table, "test")
+    engine = Engine([rule])
+    assert not engine.json_bytes_safe
+    assert [f.rule_id for f in engine.scan_json(["a", 'x"y12345678'] * 3000)] == ["odd-keyword"] * 3000
