@@ -65,6 +65,10 @@ LARGE_WINDOW = 4096
 through its Python binding), shorter ones on ``re`` (about 1 us per call; the rule dialect
 forbids nested unbounded repetition, so backtracking within so short a window stays small)."""
 
+FIND_KEYWORDS = 8
+"""With more keywords present than this, their occurrences come from one Vectorscan pass
+instead of one ``bytes.find`` pass over the buffer per keyword."""
+
 KEYWORD_REACH = 256
 """A keyword gates matches that contain it or lie within this many bytes of it."""
 
@@ -311,6 +315,8 @@ class Engine:
         lowered = data.lower()
         size = len(data)
         gate_hits: list[tuple[int, int]] = self._gate.hits(lowered) if present is None else []  # type: ignore[union-attr]
+        if present is not None and len(present) > FIND_KEYWORDS:
+            present = self._every_hit(data, present, matchable, gate_hits)
         for kw in () if present is None else present:
             if matchable is None or not self._kw_probe_only[kw]:
                 find_all(lowered, self._keywords[kw], kw, gate_hits)
@@ -348,6 +354,23 @@ class Engine:
                         continue  # no match of this rule ends inside the window
                 self._run(compiled, data, lo, hi, hard, out)
         return out
+
+    def _every_hit(
+        self, data: bytes, present: list[int], matchable: dict[int, list[int]] | None, out: list[tuple[int, int]]
+    ) -> list[int]:
+        """When many keywords must be looked for everywhere, appends (keyword, start) for
+        every occurrence of those from one Vectorscan pass (rather than one ``bytes.find``
+        pass over the buffer per keyword) and returns the keywords left to look for: those
+        that gate probed rules only, which are looked for near match ends alone."""
+        if matchable is None:
+            return present
+        probe_only = self._kw_probe_only
+        everywhere = {kw for kw in present if not probe_only[kw]}
+        if len(everywhere) <= FIND_KEYWORDS:
+            return present
+        found, _ = self._gate.occurrences(data)  # type: ignore[union-attr]
+        out.extend((kw, start) for start, kw in found if kw in everywhere)
+        return [kw for kw in present if probe_only[kw]]
 
     def _honey(self, data: bytes, start: int, index: int, out: list[RawHit]) -> None:
         value = self._honey_values[index]

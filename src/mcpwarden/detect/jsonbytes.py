@@ -149,9 +149,9 @@ def _collect_units(engine: Engine, units: _Units) -> bool:
     docstring); False when the gate cannot tell (no hyperscan)."""
     data = units.data
     gate = engine._gate
-    present, _, runs = gate.presence(data)
-    if present is None:
+    if not hasattr(gate, "occurrences"):
         return False
+    found, runs = gate.occurrences(data)
     strings = _Strings(units.delims)
 
     def place(p: int) -> int:
@@ -164,13 +164,12 @@ def _collect_units(engine: Engine, units: _Units) -> bool:
         units.add_string(*span)
         return span[1]
 
-    if present:
-        inner = engine._kw_inner
-        next_place = -1
-        for start, kw in sorted(gate.occurrences(data)):  # type: ignore[union-attr]
-            p = start + inner[kw]
-            if p >= next_place:
-                next_place = place(p)
+    inner = engine._kw_inner
+    next_place = -1
+    for start, kw in sorted(found):
+        p = start + inner[kw]
+        if p >= next_place:
+            next_place = place(p)
     for p in runs or ():
         place(p)
     # Backslashes and percent escapes lie inside strings only.

@@ -148,28 +148,33 @@ class HyperscanGate:
             self._local.scratch = scratch
         return scratch
 
-    def occurrences(self, data: bytes) -> list[tuple[int, int]]:
+    def occurrences(self, data: bytes) -> tuple[list[tuple[int, int]], list[int]]:
         """Every (start, keyword index) in ``data``, compared ASCII-case-insensitively,
-        overlapping ones included, in no particular order."""
-        if not self.keywords or not data:
-            return []
+        overlapping ones included, in no particular order; and the starts of shaped
+        base64/hex runs, as ``presence`` gives them."""
+        if not data:
+            return [], []
         db = self._every_db
         if db is None:
-            db = self._every_db = _build(
-                [_escape(k) for k in self.keywords], [hyperscan.HS_FLAG_CASELESS] * len(self.keywords), []
-            )
+            flags = [hyperscan.HS_FLAG_CASELESS] * len(self.keywords) + [0] * len(BASE64_RUN_SHAPES)
+            db = self._every_db = _build([_escape(k) for k in self.keywords] + list(BASE64_RUN_SHAPES), flags, [])
         scratch = getattr(self._local, "every_scratch", None)
         if scratch is None:
             scratch = self._local.every_scratch = hyperscan.Scratch(db)
         found: list[tuple[int, int]] = []
+        runs: set[int] = set()
         append = found.append
         lengths = [len(k) for k in self.keywords]
+        n_kw = len(lengths)
 
         def on_match(index: int, _start: int, end: int, _flags: int, _ctx: Any) -> None:
-            append((end - lengths[index], index))
+            if index < n_kw:
+                append((end - lengths[index], index))
+            else:
+                runs.add(end - MIN_BASE64)
 
         db.scan(data, match_event_handler=on_match, scratch=scratch)
-        return found
+        return found, sorted(runs)
 
     def presence(self, data: bytes) -> GateReport:
         if self._db is None or not data:
