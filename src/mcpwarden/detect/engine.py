@@ -46,6 +46,7 @@ from mcpwarden.detect.rule import Rule, compile_re2, leading_width
 from mcpwarden.errors import DetectError
 
 if TYPE_CHECKING:
+    from mcpwarden.detect.cache import Cache
     from mcpwarden.detect.stream import StreamScanner
 
 try:
@@ -124,6 +125,7 @@ class Engine:
         gate: str = "auto",
         regex: str = "auto",
         decode: bool = True,
+        cache: Cache | None = None,
     ):
         seen: dict[str, str] = {}
         for rule in rules:
@@ -170,7 +172,7 @@ class Engine:
         self._kw_lengths = [len(k) for k in keywords]
         self._keywords = list(keywords)
         probes = [(i, r.probe or r.regex) for i, r in enumerate(self.rules) if _worth_probing(r)]
-        self._gate = make_gate(self._keywords, probes, gate)
+        self._gate = make_gate(self._keywords, probes, gate, cache)
         self.gate_kind = self._gate.kind
         self._probed = self._gate.probed
         self._kw_inner = [len(k) - len(k.lstrip(b'"')) for k in self._keywords]
@@ -191,24 +193,23 @@ class Engine:
         honeytoken_store: str | Path | None = None,
         key: bytes | None = None,
         pii: bool = True,
+        cache: bool | str | Path = True,
         **options: Any,
     ) -> Engine:
         """The built-in rules plus ``extra`` rule files (mcpwarden or gitleaks TOML), the
         declared honeytokens and those in ``honeytoken_store``. ``key`` keys fingerprints
-        (random per engine when None)."""
-        from mcpwarden.detect.ruleset import builtin_rules, load_rule_file
+        (random per engine when None). ``cache``: True for the default start-up cache
+        directory (see ``detect.cache``), a directory, or False for none."""
+        from mcpwarden.detect.cache import Cache, default_cache
 
-        rules: list[Rule] = builtin_rules() if builtin else []
-        if not pii:
-            rules = [r for r in rules if r.tier != "pii"]
-        for path in extra:
-            rules.extend(load_rule_file(path, check_examples=True))
+        store = (default_cache() if cache is True else None) if isinstance(cache, bool) else Cache(Path(cache))
+        rules = _load_rules(list(extra), builtin, pii, store)
         tokens = list(honeytokens)
         if honeytoken_store is not None:
             from mcpwarden.detect.honeytoken import load_store
 
             tokens.extend(load_store(honeytoken_store))
-        return cls(rules, tokens, key=key, **options)
+        return cls(rules, tokens, key=key, cache=store, **options)
 
     def _compile_at(self, index: int) -> _Compiled:
         compiled = self._compiled[index] = self._compile(self.rules[index])
@@ -421,6 +422,44 @@ class Engine:
                 return None
             return "validated" if compiled.tier == "pattern" else compiled.tier
         return compiled.tier
+
+
+def _load_rules(extra: list[str | Path], builtin: bool, pii: bool, cache: Cache | None) -> list[Rule]:
+    """The rules ``Engine.load`` selects, from the cache when it holds the same files."""
+    from mcpwarden.detect.ruleset import (
+        builtin_rule_files,
+        builtin_rules,
+        load_rule_file,
+        rules_from_bytes,
+        rules_to_bytes,
+    )
+
+    cache_key = None
+    if cache is not None:
+        from mcpwarden.detect.cache import make_key
+
+        parts: list[bytes | str] = ["rules", f"builtin={builtin} pii={pii}"]
+        try:
+            for path in [*(builtin_rule_files() if builtin else []), *map(Path, extra)]:
+                parts += [str(path), path.read_bytes()]
+        except OSError:
+            pass  # the loader below reports the unreadable file
+        else:
+            cache_key = make_key(parts)
+            payload = cache.get("rules", cache_key)
+            if payload is not None:
+                try:
+                    return rules_from_bytes(payload)
+                except ValueError:
+                    pass  # rebuilt and rewritten below
+    rules: list[Rule] = builtin_rules() if builtin else []
+    if not pii:
+        rules = [r for r in rules if r.tier != "pii"]
+    for path in extra:
+        rules.extend(load_rule_file(path, check_examples=True))
+    if cache is not None and cache_key is not None:
+        cache.put("rules", cache_key, rules_to_bytes(rules))
+    return rules
 
 
 PROBE_LEAD_LIMIT = 32

@@ -21,9 +21,14 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from mcpwarden.detect.decoders import BASE64_RUN_SHAPES, MIN_BASE64
+
+if TYPE_CHECKING:
+    from mcpwarden.detect.cache import Cache
 
 try:
     import hyperscan
@@ -113,7 +118,7 @@ class HyperscanGate:
 
     kind = "hyperscan"
 
-    def __init__(self, keywords: Sequence[bytes], probes: Sequence[tuple[int, str]] = ()):
+    def __init__(self, keywords: Sequence[bytes], probes: Sequence[tuple[int, str]] = (), cache: Cache | None = None):
         if hyperscan is None:
             raise RuntimeError("hyperscan is not installed")
         self.keywords = [k.lower() for k in keywords]
@@ -123,23 +128,61 @@ class HyperscanGate:
         self._n_kw = len(self.keywords)
         self._n_fixed = self._n_kw + len(BASE64_RUN_SHAPES)
         kw_flags = [kw_flag] * self._n_kw + [0] * len(BASE64_RUN_SHAPES)
-        usable = [(rule, regex.encode(), exact) for rule, regex in probes]
-        self._db = _build(keyword_exprs, kw_flags, usable)
-        if self._db is None:  # some probe is refused as written: find which, try it as a prefilter
-            checked = []
-            for rule, regex, _ in usable:
-                for flag in (exact, exact | hyperscan.HS_FLAG_PREFILTER):
-                    if _compiles(regex, flag):
-                        checked.append((rule, regex, flag))
-                        break
-            usable = checked
+        self._cache = cache
+        self._cache_key = ""
+        if cache is not None:
+            from mcpwarden.detect.cache import make_key
+
+            self._cache_key = make_key(
+                ["gate", _hyperscan_version(), *self.keywords, *(f"{rule}\0{regex}" for rule, regex in probes)]
+            )
+        loaded = self._load_cached("gate")
+        if loaded is not None:
+            self._db, usable_rules = loaded
+            self.probed = frozenset(usable_rules)
+            self._probe_rules = usable_rules
+        else:
+            usable = [(rule, regex.encode(), exact) for rule, regex in probes]
             self._db = _build(keyword_exprs, kw_flags, usable)
-        self.probed = frozenset(rule for rule, _, _ in usable)
-        self._probe_rules = [rule for rule, _, _ in usable]
+            if self._db is None:  # some probe is refused as written: find which, try it as a prefilter
+                checked = []
+                for rule, regex, _ in usable:
+                    for flag in (exact, exact | hyperscan.HS_FLAG_PREFILTER):
+                        if _compiles(regex, flag):
+                            checked.append((rule, regex, flag))
+                            break
+                usable = checked
+                self._db = _build(keyword_exprs, kw_flags, usable)
+            self.probed = frozenset(rule for rule, _, _ in usable)
+            self._probe_rules = [rule for rule, _, _ in usable]
+            self._store_cached("gate", self._db, self._probe_rules)
         self._local = threading.local()
         self._every_db: Any = None
         """Keywords reporting every occurrence (built on first use: only JSON values made of
         many strings need it)."""
+
+    def _load_cached(self, kind: str) -> tuple[Any, list[int]] | None:
+        if self._cache is None:
+            return None
+        payload = self._cache.get(kind, self._cache_key)
+        if payload is None or len(payload) < 4:
+            return None
+        size = int.from_bytes(payload[:4], "big")
+        try:
+            rules = orjson.loads(payload[4 : 4 + size])
+            if not isinstance(rules, list) or not all(type(r) is int for r in rules):
+                return None
+            body = payload[4 + size :]
+            return (hyperscan.loadb(body, hyperscan.HS_MODE_BLOCK) if body else None), rules
+        except (orjson.JSONDecodeError, hyperscan.error, TypeError, ValueError):
+            return None
+
+    def _store_cached(self, kind: str, db: Any, rules: list[int]) -> None:
+        if self._cache is None:
+            return
+        header = orjson.dumps(rules)
+        body = hyperscan.dumpb(db) if db is not None else b""
+        self._cache.put(kind, self._cache_key, len(header).to_bytes(4, "big") + header + body)
 
     def _scratch(self) -> Any:
         scratch = getattr(self._local, "scratch", None)
@@ -156,8 +199,14 @@ class HyperscanGate:
             return [], []
         db = self._every_db
         if db is None:
-            flags = [hyperscan.HS_FLAG_CASELESS] * len(self.keywords) + [0] * len(BASE64_RUN_SHAPES)
-            db = self._every_db = _build([_escape(k) for k in self.keywords] + list(BASE64_RUN_SHAPES), flags, [])
+            loaded = self._load_cached("every")
+            if loaded is not None and loaded[0] is not None:
+                db = loaded[0]
+            else:
+                flags = [hyperscan.HS_FLAG_CASELESS] * len(self.keywords) + [0] * len(BASE64_RUN_SHAPES)
+                db = _build([_escape(k) for k in self.keywords] + list(BASE64_RUN_SHAPES), flags, [])
+                self._store_cached("every", db, [])
+            self._every_db = db
         scratch = getattr(self._local, "every_scratch", None)
         if scratch is None:
             scratch = self._local.every_scratch = hyperscan.Scratch(db)
@@ -231,9 +280,23 @@ def _compiles(expression: bytes, flags: int) -> bool:
 
 
 def make_gate(
-    keywords: Sequence[bytes], probes: Sequence[tuple[int, str]] = (), kind: str = "auto"
+    keywords: Sequence[bytes], probes: Sequence[tuple[int, str]] = (), kind: str = "auto", cache: Cache | None = None
 ) -> PythonGate | HyperscanGate:
-    """``kind``: "auto" (hyperscan when installed), "hyperscan" or "python"."""
+    """``kind``: "auto" (hyperscan when installed), "hyperscan" or "python". ``cache``
+    keeps the compiled Vectorscan databases between runs."""
     if kind == "python" or (kind == "auto" and not HAVE_HYPERSCAN):
         return PythonGate(keywords, probes)
-    return HyperscanGate(keywords, probes)
+    return HyperscanGate(keywords, probes, cache)
+
+
+def _hyperscan_version() -> str:
+    version = getattr(hyperscan, "__version__", None)
+    if version is None:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as installed
+
+        try:
+            version = installed("hyperscan")
+        except PackageNotFoundError:
+            version = "unknown"
+    return str(version)

@@ -3,10 +3,13 @@ the mcpwarden format (``[[rule]]``) or the gitleaks format (``[[rules]]``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tomllib
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from mcpwarden.detect.rule import Rule, rule_from_table
 from mcpwarden.errors import DetectError
@@ -90,3 +93,29 @@ def _builtin_cached() -> tuple[Rule, ...]:
 
 def builtin_rules() -> list[Rule]:
     return list(_builtin_cached())
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Rule))
+_TUPLE_FIELDS = frozenset(f.name for f in dataclasses.fields(Rule) if str(f.type).startswith("tuple"))
+
+
+def rules_to_bytes(rules: list[Rule]) -> bytes:
+    """A compact table of validated rules (for the start-up cache)."""
+    return orjson.dumps({"fields": _FIELDS, "rules": [[getattr(r, name) for name in _FIELDS] for r in rules]})
+
+
+def rules_from_bytes(payload: bytes) -> list[Rule]:
+    """The rules of ``rules_to_bytes``; raises ValueError when the table does not fit ``Rule``."""
+    try:
+        table = orjson.loads(payload)
+        if table["fields"] != list(_FIELDS):
+            raise ValueError("rule table fields differ")
+        out = []
+        for row in table["rules"]:
+            values = dict(zip(_FIELDS, row, strict=True))
+            for name in _TUPLE_FIELDS:
+                values[name] = tuple(values[name])
+            out.append(Rule(**values))
+        return out
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"bad rule table: {exc}") from None

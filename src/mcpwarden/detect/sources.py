@@ -1,7 +1,7 @@
 """Sources for ``mcpwarden scan``: files, directories and stdin turned into located findings.
 
 The engine knows nothing of files; this module walks paths (never following symlinks,
-skipping ``.git``), reads small files whole and streams large ones and stdin through
+skipping ``.git`` and mcpwarden's own cache), reads small files whole and streams large ones and stdin through
 ``Engine.stream()`` in chunks (memory stays bounded), and gives each finding a line and
 column (1-based; columns in characters for UTF-8 files, in bytes for streamed input).
 """
@@ -153,6 +153,14 @@ def scan_file(engine: Engine, path: Path, display: str, include_binary: bool) ->
     return _locate(display, text, engine.scan_text(text))
 
 
+def _own_cache_dir() -> str | None:
+    """mcpwarden's start-up cache (compiled rules), which holds nothing of the user's."""
+    from mcpwarden.detect.cache import default_dir
+
+    directory = default_dir()
+    return None if directory is None else os.path.realpath(directory)
+
+
 def iter_files(paths: list[str]) -> Iterator[tuple[Path, str] | ScanProblem]:
     """Regular files under ``paths``, as (path, display name); symlinks are not followed."""
     for raw in paths:
@@ -166,8 +174,11 @@ def iter_files(paths: list[str]) -> Iterator[tuple[Path, str] | ScanProblem]:
         if not root.is_dir():
             yield ScanProblem(raw, "no such file or directory")
             continue
+        own_cache = _own_cache_dir()
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+            dirnames[:] = sorted(
+                d for d in dirnames if d not in SKIP_DIRS and os.path.realpath(os.path.join(dirpath, d)) != own_cache
+            )
             for name in sorted(filenames):
                 full = Path(dirpath) / name
                 if full.is_symlink() or not full.is_file():
