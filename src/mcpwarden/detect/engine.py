@@ -283,13 +283,25 @@ class Engine:
         ]
 
     def raw_hits(
-        self, data: bytes, bounds: list[int] | None = None, depth: int = 0, budget_size: int | None = None
+        self,
+        data: bytes,
+        bounds: list[int] | None = None,
+        depth: int = 0,
+        budget_size: int | None = None,
+        dense: bool = False,
     ) -> list[RawHit]:
         """Confirmed hits in ``data``. ``bounds``: sorted segment boundaries
         (start0, end0, start1, end1, ...) that no match may cross. ``budget_size``: the size
-        the decoders' budget is based on, when ``data`` is a selection from a larger text."""
-        report = self._gate.presence(data)
-        hits = self._confirm(data, bounds, report)
+        the decoders' budget is based on, when ``data`` is a selection from a larger text.
+        ``dense``: ``data`` is known to hold many keywords (strings picked for holding them),
+        so every occurrence is found in the gate's one pass."""
+        known: list[tuple[int, int]] | None = None
+        if dense and hasattr(self._gate, "every"):
+            known, ends, runs = self._gate.every(data)
+            report: GateReport = (sorted({kw for _, kw in known}), ends, runs)
+        else:
+            report = self._gate.presence(data)
+        hits = self._confirm(data, bounds, report, known)
         if self.decode and depth < decoders.MAX_DEPTH:
             for start, end, encoding, decoded in decoders.encoded_segments(data, report[2], budget_size):
                 for inner in self.raw_hits(decoded, None, depth + 1):
@@ -308,7 +320,9 @@ class Engine:
                     )
         return _resolve(hits)
 
-    def _confirm(self, data: bytes, bounds: list[int] | None, report: GateReport) -> list[RawHit]:
+    def _confirm(
+        self, data: bytes, bounds: list[int] | None, report: GateReport, known: list[tuple[int, int]] | None = None
+    ) -> list[RawHit]:
         present, matchable, _ = report
         if present is not None and not present:
             return []
@@ -316,7 +330,9 @@ class Engine:
         lowered = data.lower()
         size = len(data)
         gate_hits: list[tuple[int, int]] = self._gate.hits(lowered) if present is None else []  # type: ignore[union-attr]
-        if present is not None and len(present) > FIND_KEYWORDS:
+        if known is not None and present is not None:
+            present = self._every_hit(data, present, matchable, gate_hits, known)
+        elif present is not None and len(present) > FIND_KEYWORDS:
             present = self._every_hit(data, present, matchable, gate_hits)
         for kw in () if present is None else present:
             if matchable is None or not self._kw_probe_only[kw]:
@@ -357,19 +373,30 @@ class Engine:
         return out
 
     def _every_hit(
-        self, data: bytes, present: list[int], matchable: dict[int, list[int]] | None, out: list[tuple[int, int]]
+        self,
+        data: bytes,
+        present: list[int],
+        matchable: dict[int, list[int]] | None,
+        out: list[tuple[int, int]],
+        known: list[tuple[int, int]] | None = None,
     ) -> list[int]:
         """When many keywords must be looked for everywhere, appends (keyword, start) for
         every occurrence of those from one Vectorscan pass (rather than one ``bytes.find``
-        pass over the buffer per keyword) and returns the keywords left to look for: those
-        that gate probed rules only, which are looked for near match ends alone."""
+        pass over the buffer per keyword; ``known``: that pass was made already) and returns
+        the keywords left to look for: those that gate probed rules only, which are looked
+        for near match ends alone."""
         if matchable is None:
             return present
         probe_only = self._kw_probe_only
+        if known is not None:
+            kw_rules = self._kw_rules
+            wanted = {kw for kw in present if not probe_only[kw] or any(r in matchable for r in kw_rules[kw])}
+            out.extend((kw, start) for start, kw in known if kw in wanted)
+            return []
         everywhere = {kw for kw in present if not probe_only[kw]}
         if len(everywhere) <= FIND_KEYWORDS:
             return present
-        found, _ = self._gate.occurrences(data)  # type: ignore[union-attr]
+        found, _, _ = self._gate.every(data)  # type: ignore[union-attr]
         out.extend((kw, start) for start, kw in found if kw in everywhere)
         return [kw for kw in present if probe_only[kw]]
 

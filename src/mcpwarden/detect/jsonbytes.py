@@ -35,6 +35,7 @@ _QUOTE = 0x22
 _COLON = 0x3A
 _NUMBER = re.compile(rb"-?[0-9][0-9.eE+\-]*")
 _NUMBER_CHARS = frozenset(b"0123456789.eE+-")
+_ESCAPED_QUOTE_OR_BACKSLASH = re.compile(rb'\\[\\"]')
 _PERCENT = re.compile(rb"%[0-9A-Fa-f]{2}")
 _SERIALIZE_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
 
@@ -73,8 +74,8 @@ class _Units:
         self.data = data
         # Every quote left in ``delims`` opens or closes a string: escaped backslashes and
         # escaped quotes are masked (same length, so offsets are shared).
-        if b"\\" in data:
-            data = data.replace(b"\\\\", b"\x01\x01").replace(b'\\"', b"\x01\x01")
+        if b'\\"' in data:
+            data = _ESCAPED_QUOTE_OR_BACKSLASH.sub(b"\x01\x01", data)
         self.delims = data
         self.units: dict[int, tuple[int, int, int, int, bool]] = {}
         """start -> (key start, key end, value start, value end, value is a string); key
@@ -149,9 +150,9 @@ def _collect_units(engine: Engine, units: _Units) -> bool:
     docstring); False when the gate cannot tell (no hyperscan)."""
     data = units.data
     gate = engine._gate
-    if not hasattr(gate, "occurrences"):
+    if not hasattr(gate, "every"):
         return False
-    found, runs = gate.occurrences(data)
+    found, _, runs = gate.every(data, probes=False)
     strings = _Strings(units.delims)
 
     def place(p: int) -> int:
@@ -231,7 +232,7 @@ def scan_serialized(engine: Engine, obj: Any, data: bytes) -> list[Finding] | No
         pos += len(piece)
         bounds.append(pos)
         pos += 1
-    hits = engine.raw_hits(joined, bounds, budget_size=len(data))
+    hits = engine.raw_hits(joined, bounds, budget_size=len(data), dense=True)
     if not hits:
         return []
     placed: list[tuple[Finding, int]] = []

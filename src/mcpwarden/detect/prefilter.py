@@ -137,10 +137,10 @@ class HyperscanGate:
                 ["gate", _hyperscan_version(), *self.keywords, *(f"{rule}\0{regex}" for rule, regex in probes)]
             )
         loaded = self._load_cached("gate")
-        if loaded is not None:
-            self._db, usable_rules = loaded
-            self.probed = frozenset(usable_rules)
-            self._probe_rules = usable_rules
+        regexes = {rule: regex.encode() for rule, regex in probes}
+        if loaded is not None and all(rule in regexes for rule, _ in loaded[1]):
+            self._db = loaded[0]
+            usable = [(rule, regexes[rule], flag) for rule, flag in loaded[1]]
         else:
             usable = [(rule, regex.encode(), exact) for rule, regex in probes]
             self._db = _build(keyword_exprs, kw_flags, usable)
@@ -153,15 +153,16 @@ class HyperscanGate:
                             break
                 usable = checked
                 self._db = _build(keyword_exprs, kw_flags, usable)
-            self.probed = frozenset(rule for rule, _, _ in usable)
-            self._probe_rules = [rule for rule, _, _ in usable]
-            self._store_cached("gate", self._db, self._probe_rules)
+            self._store_cached("gate", self._db, [(rule, flag) for rule, _, flag in usable])
+        self._usable = usable
+        self.probed = frozenset(rule for rule, _, _ in usable)
+        self._probe_rules = [rule for rule, _, _ in usable]
         self._local = threading.local()
-        self._every_db: Any = None
-        """Keywords reporting every occurrence (built on first use: only JSON values made of
-        many strings need it)."""
+        self._every_dbs: dict[bool, Any] = {}
+        """Like the gate's database, but every keyword occurrence is reported; with or without
+        the probes (built on first use: only keyword-dense buffers need them)."""
 
-    def _load_cached(self, kind: str) -> tuple[Any, list[int]] | None:
+    def _load_cached(self, kind: str) -> tuple[Any, list[tuple[int, int]]] | None:
         if self._cache is None:
             return None
         payload = self._cache.get(kind, self._cache_key)
@@ -169,18 +170,20 @@ class HyperscanGate:
             return None
         size = int.from_bytes(payload[:4], "big")
         try:
-            rules = orjson.loads(payload[4 : 4 + size])
-            if not isinstance(rules, list) or not all(type(r) is int for r in rules):
+            specs = orjson.loads(payload[4 : 4 + size])
+            if not isinstance(specs, list) or not all(
+                isinstance(s, list) and len(s) == 2 and all(type(v) is int for v in s) for s in specs
+            ):
                 return None
             body = payload[4 + size :]
-            return (hyperscan.loadb(body, hyperscan.HS_MODE_BLOCK) if body else None), rules
+            return (hyperscan.loadb(body, hyperscan.HS_MODE_BLOCK) if body else None), [(r, f) for r, f in specs]
         except (orjson.JSONDecodeError, hyperscan.error, TypeError, ValueError):
             return None
 
-    def _store_cached(self, kind: str, db: Any, rules: list[int]) -> None:
+    def _store_cached(self, kind: str, db: Any, specs: list[tuple[int, int]]) -> None:
         if self._cache is None:
             return
-        header = orjson.dumps(rules)
+        header = orjson.dumps(specs)
         body = hyperscan.dumpb(db) if db is not None else b""
         self._cache.put(kind, self._cache_key, len(header).to_bytes(4, "big") + header + body)
 
@@ -191,39 +194,58 @@ class HyperscanGate:
             self._local.scratch = scratch
         return scratch
 
-    def occurrences(self, data: bytes) -> tuple[list[tuple[int, int]], list[int]]:
-        """Every (start, keyword index) in ``data``, compared ASCII-case-insensitively,
-        overlapping ones included, in no particular order; and the starts of shaped
-        base64/hex runs, as ``presence`` gives them."""
-        if not data:
-            return [], []
-        db = self._every_db
+    def _every(self, probes: bool) -> Any:
+        db = self._every_dbs.get(probes)
         if db is None:
-            loaded = self._load_cached("every")
+            kind = "every" if probes else "words"
+            loaded = self._load_cached(kind)
             if loaded is not None and loaded[0] is not None:
                 db = loaded[0]
             else:
-                flags = [hyperscan.HS_FLAG_CASELESS] * len(self.keywords) + [0] * len(BASE64_RUN_SHAPES)
-                db = _build([_escape(k) for k in self.keywords] + list(BASE64_RUN_SHAPES), flags, [])
-                self._store_cached("every", db, [])
-            self._every_db = db
-        scratch = getattr(self._local, "every_scratch", None)
+                flags = [hyperscan.HS_FLAG_CASELESS] * self._n_kw + [0] * len(BASE64_RUN_SHAPES)
+                words = [_escape(k) for k in self.keywords] + list(BASE64_RUN_SHAPES)
+                db = _build(words, flags, self._usable if probes else [])
+                self._store_cached(kind, db, [])
+            self._every_dbs[probes] = db
+        return db
+
+    def every(self, data: bytes, probes: bool = True) -> tuple[list[tuple[int, int]], dict[int, list[int]], list[int]]:
+        """One pass that reports everything: every (start, keyword index) in ``data``
+        (ASCII-case-insensitively, overlapping ones included, in no particular order), and,
+        as ``presence`` gives them, the probed rules' match ends (unless ``probes`` is
+        False) and the shaped runs."""
+        if not data or not self.keywords:
+            return [], {}, []
+        db = self._every(probes)
+        scratches = getattr(self._local, "every_scratch", None)
+        if scratches is None:
+            scratches = self._local.every_scratch = {}
+        scratch = scratches.get(probes)
         if scratch is None:
-            scratch = self._local.every_scratch = hyperscan.Scratch(db)
+            scratch = scratches[probes] = hyperscan.Scratch(db)
         found: list[tuple[int, int]] = []
-        runs: set[int] = set()
-        append = found.append
+        others: list[tuple[int, int]] = []
+        append, other = found.append, others.append
         lengths = [len(k) for k in self.keywords]
-        n_kw = len(lengths)
+        n_kw, n_fixed = self._n_kw, self._n_fixed
 
         def on_match(index: int, _start: int, end: int, _flags: int, _ctx: Any) -> None:
             if index < n_kw:
                 append((end - lengths[index], index))
             else:
-                runs.add(end - MIN_BASE64)
+                other((index, end))
 
         db.scan(data, match_event_handler=on_match, scratch=scratch)
-        return found, sorted(runs)
+        ends: dict[int, list[int]] = {}
+        runs: set[int] = set()
+        for index, end in others:
+            if index < n_fixed:
+                runs.add(end - MIN_BASE64)
+            else:
+                ends.setdefault(self._probe_rules[index - n_fixed], []).append(end)
+        for positions in ends.values():
+            positions.sort()
+        return found, ends, sorted(runs)
 
     def presence(self, data: bytes) -> GateReport:
         if self._db is None or not data:
