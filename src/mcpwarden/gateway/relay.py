@@ -37,6 +37,9 @@ log = logging.getLogger("mcpwarden.gateway")
 PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion"
 OWN_ID_PREFIX = "mcpwarden-"
 MAX_QUEUED = 10_000
+STARTUP_METHODS = frozenset({"initialize", "server/discover"})
+"""A session's opening requests: sent before the upstream first spoke after a (re)start, they
+get ``gateway.startup_timeout`` (a server fetched by npx or uvx may take a while to start)."""
 
 
 def sha256_json(value: Any) -> str:
@@ -66,6 +69,9 @@ class StdioGateway:
         self.session = Session(server=name)
         self.max_bytes = policy.gateway.max_message_bytes
         self.timeout = policy.gateway.request_timeout
+        self.startup_timeout = policy.gateway.startup_timeout
+        """Allowance (when longer than ``timeout``) for STARTUP_METHODS requests."""
+        self._upstream_spoke = False
         self.pending: dict[Any, Call] = {}
         """Client requests forwarded upstream, by id."""
         self.server_pending: dict[Any, Call] = {}
@@ -123,6 +129,7 @@ class StdioGateway:
 
     def _start_upstream(self) -> None:
         self._last_start = time.monotonic()
+        self._upstream_spoke = False
         try:
             self.upstream.start()
         except UpstreamError as exc:
@@ -213,6 +220,8 @@ class StdioGateway:
             self._audit_call(call, "blocked", None)
             return
         if is_request:
+            if method in STARTUP_METHODS and not self._upstream_spoke and self.startup_timeout > self.timeout:
+                call.timeout = self.startup_timeout  # type: ignore[union-attr]
             self.pending[msg.id] = call  # type: ignore[assignment]
         elif method == "notifications/cancelled":
             self._client_cancelled(msg)
@@ -280,6 +289,7 @@ class StdioGateway:
     # ---- server side ------------------------------------------------------------------
 
     def _from_server(self, line: bytes | Oversize) -> None:
+        self._upstream_spoke = True
         if isinstance(line, Oversize):
             log.warning(
                 "dropped a %d-byte message from upstream '%s': larger than gateway.max_message_bytes",
@@ -482,15 +492,18 @@ class StdioGateway:
             await asyncio.sleep(interval)
             if not self.pending:
                 continue
-            deadline = time.monotonic() - self.timeout
-            expired = [c for c in self.pending.values() if c.started < deadline]
+            now = time.monotonic()
+            default = self.timeout
+            expired = [c for c in self.pending.values() if now - c.started > (c.timeout or default)]
             for call in expired:
                 del self.pending[call.id]
+                limit, key = (
+                    (call.timeout, "gateway.startup_timeout") if call.timeout else (default, "gateway.request_timeout")
+                )
                 self._reply_client(
                     call.id,
                     codes.UPSTREAM_TIMEOUT,
-                    f"mcpwarden: upstream server '{self.name}' did not answer {call.method} within "
-                    f"{self.timeout:g} s (gateway.request_timeout)",
+                    f"mcpwarden: upstream server '{self.name}' did not answer {call.method} within {limit:g} s ({key})",
                 )
                 cancel = {
                     "jsonrpc": "2.0",

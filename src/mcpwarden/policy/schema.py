@@ -48,6 +48,12 @@ class GatewayOptions(StrictModel):
     request_timeout: float = Field(
         600.0, gt=0, description="Seconds an upstream may take to answer a request before the client gets an error."
     )
+    startup_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds an upstream may take to answer an initialize or server/discover sent before it first "
+        "answered anything after a (re)start (npx or uvx may fetch a package); request_timeout applies when longer.",
+    )
     shutdown_grace: float = Field(
         2.0, gt=0, description="Seconds to wait after closing the upstream's stdin, and again after SIGTERM."
     )
