@@ -18,7 +18,8 @@ How a buffer is scanned (details in docs/detection.md):
    entropy threshold, then its validator (pass: tier ``validated``; fail: dropped).
 4. Suspicious encoded tokens (base64, hex, percent, JSON escapes) are decoded and the
    decoded bytes scanned again (bounded depth and size); findings point at the encoded token.
-5. Where findings cover the same span the most certain tier wins, a rule's findings do not
+5. Where findings cover the same span the most certain tier wins (then a provider's rule
+   over a format rule such as ``url-basic-auth``), a rule's findings do not
    overlap, and generic findings that overlap a more specific one are dropped.
 
 The engine knows nothing of MCP and holds no state between calls.
@@ -562,12 +563,28 @@ def _merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
+FORMAT_FAMILIES = frozenset({"generic", "auth-urls"})
+"""Families of rules that know a credential by its setting (an assignment, a URL's user
+info, a header) rather than by a provider's token format: on the same span, with the same
+tier, a provider's rule names the finding."""
+
+
 def _resolve(hits: list[RawHit]) -> list[RawHit]:
-    """One finding per span (the most certain); a rule's findings do not overlap each other;
+    """One finding per span (the most certain tier; then not encoded; then a provider's rule
+    before a format rule; then by rule id); a rule's findings do not overlap each other;
     generic findings that overlap a specific one go."""
     if len(hits) <= 1:
         return hits
-    hits.sort(key=lambda h: (h.start, h.end, TIER_RANK[h.tier], h.encoding is not None, h.rule_id))
+    hits.sort(
+        key=lambda h: (
+            h.start,
+            h.end,
+            TIER_RANK[h.tier],
+            h.encoding is not None,
+            h.family in FORMAT_FAMILIES,
+            h.rule_id,
+        )
+    )
     unique: list[RawHit] = []
     rule_end: dict[str, int] = {}
     for hit in hits:
