@@ -183,3 +183,15 @@ def test_keywords_from_one_pass_find_what_per_keyword_search_finds(
     one_pass = engine.scan_text(text)
     assert len(per_keyword) > 20
     assert sorted(map(_key, one_pass)) == sorted(map(_key, per_keyword))
+
+
+def test_paths_of_many_findings_in_long_lists(engine: Engine) -> None:
+    rows: list = [{"id": i, "name": f"row {i}"} for i in range(5000)]
+    marked = [0, 63, 64, 65, 157, 2500, 4998, 4999]
+    for i in marked:
+        rows[i]["note"] = f"rotated {GITHUB_PAT}"
+    rows[300] = [["x", {"deep": f"token {GITHUB_PAT}"}]]
+    found = _same(engine, {"rows": rows, "tail": [*range(200), GITHUB_PAT]})
+    paths = sorted(f.path for f in found if f.rule_id == "github-pat-classic")
+    expected = [f"$.rows[{i}].note" for i in marked] + ["$.rows[300][0][1].deep", "$.tail[200]"]
+    assert paths == sorted(expected)

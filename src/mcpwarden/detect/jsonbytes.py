@@ -310,15 +310,35 @@ def _char_len(piece: bytes) -> int:
     return len(piece.decode("utf-8", "ignore"))
 
 
+_CHUNKS = 32
+
+
 class _Locator:
     """Works out the path of the member or element that starts at a serialized offset, by
     descending ``obj``: in each container, halves are serialized and measured until one
-    child is left (lengths are cached, so paths that share containers share the work)."""
+    child is left. Large containers are first measured in _CHUNKS chunks, once, so that the
+    paths of several findings in one long list cost little more than one."""
 
     def __init__(self, obj: Any, data: bytes):
         self.obj = obj
         self.data = data
         self._lengths: dict[tuple[int, int, int], int] = {}
+        self._chunks: dict[int, tuple[int, list[int]]] = {}
+
+    def _chunk(self, node: Any, items: Any, rel: int) -> tuple[int, int, int]:
+        """(first child, end child, offset of the first child relative to the container's
+        first child) of the chunk of ``node`` that holds relative offset ``rel``."""
+        n = len(items)
+        got = self._chunks.get(id(node))
+        if got is None:
+            step = -(-n // _CHUNKS)
+            offsets = [0]
+            for lo in range(0, n, step):
+                offsets.append(offsets[-1] + self._length(node, items, lo, min(n, lo + step)) + 1)
+            got = self._chunks[id(node)] = (step, offsets)
+        step, offsets = got
+        i = min(bisect.bisect_right(offsets, rel) - 1, len(offsets) - 2)
+        return i * step, min(n, (i + 1) * step), offsets[i]
 
     def _length(self, node: Any, items: Any, lo: int, hi: int) -> int:
         """Serialized length of children ``lo:hi`` of ``node`` with their separators."""
@@ -342,6 +362,9 @@ class _Locator:
                 raise RuntimeError("JSON locate mismatch: the value changed during the scan")
             items = list(node.items()) if is_dict else node
             lo, hi, off = 0, len(items), base + 1
+            if hi > 2 * _CHUNKS:
+                lo, hi, first = self._chunk(node, items, target - off)
+                off += first
             while hi - lo > 1:
                 mid = (lo + hi) // 2
                 size = self._length(node, items, lo, mid)
