@@ -32,7 +32,7 @@ def test_memory_stays_bounded_while_dropping():
     s = LineSplitter(1000)
     for _ in range(100):
         s.feed(b"y" * 100_000)
-    assert len(s._buf) == 0
+    assert s.buffered == 0
     assert s.pending == 10_000_000
     assert s.feed(b"\n{}\n") == [Oversize(10_000_000), b"{}"]
 
@@ -40,3 +40,17 @@ def test_memory_stays_bounded_while_dropping():
 def test_line_exactly_at_limit_passes():
     s = LineSplitter(5)
     assert s.feed(b"12345\n123456\n") == [b"12345", Oversize(6)]
+
+
+def test_a_line_gathered_from_chunks_is_not_changed_by_later_input():
+    s = LineSplitter(1 << 20)
+    first = feed_all(s, [b'{"a":', b"1}\n{", b'"b"'])
+    second = feed_all(s, [b":2}", b"\n"])
+    assert first == [b'{"a":1}'] and second == [b'{"b":2}']
+    assert first[0] == b'{"a":1}'
+    assert s.buffered == 0 and s.pending == 0
+
+
+def test_whitespace_only_line_across_chunks_is_ignored():
+    s = LineSplitter(100)
+    assert feed_all(s, [b"  ", b" \t\n{}\n"]) == [b"{}"]

@@ -81,6 +81,7 @@ def main(args: argparse.Namespace) -> int:
 
 async def _serve(policy, name, server, skill) -> int:  # type: ignore[no-untyped-def]
     from mcpwarden.audit import AuditLog
+    from mcpwarden.gateway.memory import release_startup_memory
     from mcpwarden.gateway.pipeline import Pipeline
     from mcpwarden.gateway.relay import StdioGateway
     from mcpwarden.guards import build_guards
@@ -96,7 +97,7 @@ async def _serve(policy, name, server, skill) -> int:  # type: ignore[no-untyped
         launch = await prepare(name, server, policy, audit.append)
         audit.append({"event": "sandbox", "server": name, "protections": _report_dict(launch.report)})
         gateway = StdioGateway(policy, name, server, pipeline, audit, launch)
-        _release_startup_memory()
+        release_startup_memory()
         return await gateway.run()
     finally:
         audit.close()
@@ -108,21 +109,6 @@ def _load_engine(policy):  # type: ignore[no-untyped-def]
     from mcpwarden.guards.dlp import engine_from_options
 
     return engine_from_options(policy.detection)
-
-
-def _release_startup_memory() -> None:
-    """Compiling the policy and the detection engine leaves freed heap behind (about 9 MB);
-    hand it back to the OS so a long-running gateway stays small."""
-    import ctypes
-    import gc
-    import re
-
-    re.purge()
-    gc.collect()
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
 
 
 def _report_dict(report):  # type: ignore[no-untyped-def]

@@ -22,6 +22,7 @@ import orjson
 
 from mcpwarden.errors import FramingError, UpstreamError
 from mcpwarden.gateway.launch import LaunchPlan
+from mcpwarden.gateway.memory import HeapTrimmer
 from mcpwarden.gateway.pipeline import Outcome, Pipeline
 from mcpwarden.gateway.session import Call, Session
 from mcpwarden.gateway.upstream import StdioUpstream
@@ -99,6 +100,7 @@ class StdioGateway:
         loop = asyncio.get_running_loop()
         self.loop = loop
         self._done = asyncio.Event()
+        self._trimmer = HeapTrimmer(loop)
         enlarge_pipe(self.client_in)
         enlarge_pipe(self.client_out)
         self.client_writer = FdWriter(loop, self.client_out, self._client_gone, self._client_backlog)
@@ -167,6 +169,7 @@ class StdioGateway:
     # ---- client side ------------------------------------------------------------------
 
     def _client_data(self, chunk: bytes) -> None:
+        self._trimmer.saw(len(chunk))
         for line in self._client_split.feed(chunk):
             if isinstance(line, Oversize):
                 self._reply_client(
@@ -290,6 +293,7 @@ class StdioGateway:
 
     def _from_server(self, line: bytes | Oversize) -> None:
         self._upstream_spoke = True
+        self._trimmer.saw(line.size if isinstance(line, Oversize) else len(line))
         if isinstance(line, Oversize):
             log.warning(
                 "dropped a %d-byte message from upstream '%s': larger than gateway.max_message_bytes",
@@ -338,9 +342,12 @@ class StdioGateway:
         self._note_outcome(call, outcome)
         self.client_writer.write_line(outcome.msg.raw)
         obj = msg.obj
-        self.client_writer.when_flushed(
-            lambda: self._audit_call(call, "error" if "error" in obj else "result", _result_hash(obj))
-        )
+        size = len(msg.raw)
+        self.client_writer.when_flushed(lambda: self._response_delivered(call, obj, size))
+
+    def _response_delivered(self, call: Call, obj: dict[str, Any], size: int) -> None:
+        self._audit_call(call, "error" if "error" in obj else "result", _result_hash(obj))
+        self._trimmer.saw(size)
 
     def _server_request(self, msg: Message) -> None:
         outcome = self.pipeline.on_request(msg, self.session)
