@@ -93,6 +93,54 @@ def test_random_values_agree_with_the_walk(engine: Engine) -> None:
     assert total > 100
 
 
+def _long_text(rng: random.Random, size: int, values: list) -> str:
+    """About ``size`` characters of corpus lines, with escapes and tricky values mixed in."""
+    parts: list[str] = []
+    total = 0
+    while total < size:
+        piece = str(rng.choice(values))
+        parts.append(piece)
+        total += len(piece) + 1
+    return "\n".join(parts)
+
+
+def test_long_strings_agree_with_the_walk(engine: Engine) -> None:
+    # Strings over LONG_STRING are selected whole without a first look; around them sit
+    # members whose keys and values hold places, and strings without any.
+    rng = random.Random(5)
+    values = _tricky_values(rng) + mixed_corpus(seed=4).split("\n")[:400]
+    quiet = "plain words only " * 4000
+    size = jsonbytes.LONG_STRING + 9000
+    obj = {
+        "head": _long_text(rng, size, values),
+        "rows": [{"id": i, "token": f"t{i}", "v": rng.choice(values)} for i in range(1500)],
+        "quiet": quiet,
+        "api_key": f'"quoted" {GITHUB_PAT} ' + quiet,
+        "plain": quiet + f" {GITHUB_PAT} {AWS_KEY_ID} " + quiet,  # no escape to draw a look
+        _long_text(rng, size, values): "a long key",
+        "list": [quiet, _long_text(rng, size, values), 7, {"password": quiet + " hunter2-Xk92!pq#zz"}],
+        "tail": _long_text(rng, size, values),
+    }
+    data = serialize(obj)
+    assert data is not None
+    strings = jsonbytes._Strings(jsonbytes._Units(data).delims)
+    assert len(strings.long_strings(jsonbytes.LONG_STRING // 4096)) >= 6
+    found = _same(engine, obj)
+    paths = {f.path for f in found}
+    assert {"$.head", "$.api_key", "$.plain", "$.tail", "$.list[1]"} <= paths
+    assert any(p.endswith("#key") for p in paths)
+
+
+def test_long_strings_are_found_by_quote_parity() -> None:
+    body = 'x\\"y\\\\' * 20_000  # escaped quotes and escaped backslashes inside
+    obj = {"a": "s", "long": body, "b": ["t", body + '"'], "c": "u"}
+    data = serialize(obj)
+    assert data is not None
+    delims = jsonbytes._Units(data).delims
+    spans = jsonbytes._Strings(delims).long_strings(8)
+    assert [json.loads(data[s:e]) for s, e in spans] == [body, body + '"']
+
+
 def test_secret_keys_are_masked_by_position(engine: Engine) -> None:
     found = _same(engine, {"a": 1, AWS_KEY_ID: {"inner": GITHUB_PAT}})
     paths = {f.path for f in found}

@@ -260,8 +260,8 @@ class Engine:
             from mcpwarden.detect.jsonbytes import MANY_STRINGS, scan_serialized, serialize
 
             data = serialize(obj)
-            if data is not None and data.count(b'"') >= MANY_STRINGS:
-                found = scan_serialized(self, obj, data)
+            if data is not None:
+                found = scan_serialized(self, obj, data, MANY_STRINGS)
                 if found is not None:
                     return found
         return scan_json(self, obj)

@@ -74,7 +74,7 @@ class _Units:
         self.data = data
         # Every quote left in ``delims`` opens or closes a string: escaped backslashes and
         # escaped quotes are masked (same length, so offsets are shared).
-        if b'\\"' in data:
+        if b"\\" in data:
             data = _ESCAPED_QUOTE_OR_BACKSLASH.sub(b"\x01\x01", data)
         self.delims = data
         self.units: dict[int, tuple[int, int, int, int, bool]] = {}
@@ -119,6 +119,8 @@ class _Units:
 
 
 _BLOCK = 4096
+LONG_STRING = 32 * 1024
+"""Strings covering this many bytes of whole blocks are selected without looking inside."""
 
 
 class _Strings:
@@ -136,6 +138,23 @@ class _Strings:
             prefix.append(total)
         self.prefix = prefix
 
+    def long_strings(self, blocks: int) -> list[tuple[int, int]]:
+        """(opening quote, offset past the closing quote) of the strings that cover at least
+        ``blocks`` whole blocks, in order."""
+        prefix, d = self.prefix, self.delims
+        out: list[tuple[int, int]] = []
+        run = 0
+        for k in range(len(prefix)):
+            if k + 1 < len(prefix) and prefix[k] & 1 and prefix[k + 1] == prefix[k] and (k + 1) * _BLOCK <= len(d):
+                run += 1
+                continue
+            if run >= blocks:
+                end = d.find(b'"', k * _BLOCK)
+                if end >= 0:
+                    out.append((d.rfind(b'"', 0, (k - run) * _BLOCK), end + 1))
+            run = 0
+        return out
+
     def around(self, p: int) -> tuple[int, int] | None:
         """(opening quote, offset past the closing quote) of the string holding ``p``."""
         block = p // _BLOCK
@@ -145,15 +164,23 @@ class _Strings:
         return d.rfind(b'"', 0, p), d.find(b'"', p) + 1
 
 
-def _collect_units(engine: Engine, units: _Units) -> bool:
-    """Adds every member and element holding a place of interest (see the module
-    docstring); False when the gate cannot tell (no hyperscan)."""
+def _collect_units(engine: Engine, units: _Units, strings: _Strings) -> None:
+    """Adds every member and element holding a place of interest (see the module docstring)."""
     data = units.data
     gate = engine._gate
-    if not hasattr(gate, "every"):
-        return False
-    found, _, runs = gate.every(data, probes=False)
-    strings = _Strings(units.delims)
+    # Long strings are taken whole without looking: a long string usually holds some place,
+    # and the scan of the selection reads it anyway.
+    found: list[tuple[int, int]] = []
+    runs: list[int] = []
+    lo = 0
+    for s, e in [*strings.long_strings(LONG_STRING // _BLOCK), (len(data), len(data))]:
+        if s > lo:
+            piece_found, _, piece_runs = gate.every(data[lo:s], probes=False)
+            found.extend((start + lo, kw) for start, kw in piece_found)
+            runs.extend(p + lo for p in piece_runs)
+        if e > s:
+            units.add_string(s, e)
+        lo = e
 
     def place(p: int) -> int:
         """Records the unit holding ``p``; returns where the next place can usefully be."""
@@ -180,18 +207,24 @@ def _collect_units(engine: Engine, units: _Units) -> bool:
     m = _PERCENT.search(data)
     while m is not None:
         m = _PERCENT.search(data, place(m.start()))
-    return True
 
 
 _VALUE, _KEY = 0, 1
 
 
-def scan_serialized(engine: Engine, obj: Any, data: bytes) -> list[Finding] | None:
+def scan_serialized(engine: Engine, obj: Any, data: bytes, min_strings: int = 0) -> list[Finding] | None:
     """Findings of ``scan_json(obj)`` from its serialization ``data``; None when the gate
-    cannot pick the places (the caller walks instead)."""
-    units = _Units(data)
-    if not _collect_units(engine, units):
+    cannot pick the places (no hyperscan) or ``data`` holds fewer than ``min_strings``
+    quotes (the caller walks instead)."""
+    if not hasattr(engine._gate, "every"):
         return None
+    strings = _Strings(data)
+    if strings.prefix[-1] < min_strings:
+        return None
+    units = _Units(data)
+    if units.delims is not data:  # escaped quotes were masked: count again
+        strings = _Strings(units.delims)
+    _collect_units(engine, units, strings)
     min_key = engine.shortest_match
     pieces: list[bytes] = []
     layout: list[tuple[int, int, int, int]] = []
