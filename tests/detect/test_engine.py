@@ -12,6 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from mcpwarden.detect import Engine, HoneyToken
+from mcpwarden.detect.prefilter import find_all
 from mcpwarden.detect.ruleset import builtin_rules, load_rule_file
 
 from .conftest import AWS_KEY_ID, EXAMPLE_RULES, GITHUB_PAT, JWT, PII_RULES, gates, needs_hyperscan
@@ -72,9 +73,19 @@ def test_hyperscan_and_python_gates_give_the_same_findings() -> None:
     assert len(found) > 50
     assert keyset(found) == keyset(slow.scan_text(text))
     data = text.encode()
-    present, _, _ = fast._gate.presence(data)
+    present, _, _, occurrences = fast._gate.presence(data)
     lowered = data.lower()
     assert sorted(present) == [i for i, kw in enumerate(fast._keywords) if kw in lowered]
+    # Keywords that gate some rule the gate does not probe (or a honeytoken) come with
+    # every occurrence; the others are looked for near match ends only.
+    once = fast._gate.once
+    assert 0 < sum(once) < len(once)
+    expected: list[tuple[int, int]] = []
+    for kw in present:
+        if not once[kw]:
+            find_all(lowered, fast._keywords[kw], kw, expected)
+    assert occurrences is not None and len(expected) > 50
+    assert sorted(occurrences) == sorted(expected)
 
 
 def test_re_and_re2_confirmation_agree() -> None:
@@ -248,13 +259,13 @@ def test_gate_finds_the_same_shaped_runs_as_the_python_enumeration() -> None:
     data = "".join(parts).encode()
     data = base64.b64encode(b"plain text here, long enough") + b" " + data + b" " + binascii.hexlify(b"text " * 8)
     gate = HyperscanGate([b"zzzz"])
-    _, _, starts = gate.presence(data)
+    _, _, starts, _ = gate.presence(data)
     expected = list(decoders._shaped_runs(data, data.translate(decoders._B64_MAP)))
     assert starts == expected and len(expected) > 100 and expected[0] == 0
 
 
 def test_python_gate_lists_every_occurrence_of_every_keyword() -> None:
-    from mcpwarden.detect.prefilter import PythonGate, find_all
+    from mcpwarden.detect.prefilter import PythonGate
 
     keywords = [b"sk_", b"sk_live_", b"aa", b"aaa", b"@", b"-----begin", b"+1", b"\xc3\xa9t\xc3\xa9"]
     data = "xSK_LIVE_1 aaaa @@ -----BEGIN +1+1 été sk_".encode().lower()

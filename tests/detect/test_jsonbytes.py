@@ -219,15 +219,15 @@ def test_an_unsafe_keyword_turns_the_fast_path_off() -> None:
     assert [f.rule_id for f in engine.scan_json(["a", 'x"y12345678'] * 3000)] == ["odd-keyword"] * 3000
 
 
-def test_keywords_from_one_pass_find_what_per_keyword_search_finds(
+def test_keywords_from_one_pass_find_what_the_search_near_match_ends_finds(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from mcpwarden.detect import engine as engine_module
 
     text = mixed_corpus(seed=9) + "\n" + "\n".join(str(v) for v in _tricky_values(random.Random(2)))
-    monkeypatch.setattr(engine_module, "FIND_KEYWORDS", 10**9)
+    monkeypatch.setattr(engine_module, "FIND_IN_RANGES", 10**9)
     per_keyword = engine.scan_text(text)
-    monkeypatch.setattr(engine_module, "FIND_KEYWORDS", 0)
+    monkeypatch.setattr(engine_module, "FIND_IN_RANGES", 0)
     one_pass = engine.scan_text(text)
     assert len(per_keyword) > 20
     assert sorted(map(_key, one_pass)) == sorted(map(_key, per_keyword))

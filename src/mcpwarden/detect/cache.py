@@ -6,8 +6,8 @@ Two kinds of entry, each named by a SHA-256 key over everything it depends on:
 * ``rules-<key>``: the validated rule table of ``Engine.load`` (key: the contents of every
   rule file, the options that select rules, and the source of the modules that derive rule
   fields);
-* ``gate-<key>`` / ``every-<key>``: a serialized Vectorscan database and the list of probed
-  rules (key: keywords, probe regexes, the hyperscan version).
+* ``gate-<key>`` / ``words-<key>``: a serialized Vectorscan database and the list of probed
+  rules (key: keywords, the rules each gates, probe regexes, the hyperscan version).
 
 Every key also covers CACHE_FORMAT, the mcpwarden and Python versions. The directory is
 ``$MCPWARDEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/mcpwarden``, else ``~/.cache/mcpwarden``

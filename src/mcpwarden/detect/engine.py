@@ -67,9 +67,10 @@ LARGE_WINDOW = 4096
 through its Python binding), shorter ones on ``re`` (about 1 us per call; the rule dialect
 forbids nested unbounded repetition, so backtracking within so short a window stays small)."""
 
-FIND_KEYWORDS = 8
-"""With more keywords present than this, their occurrences come from one Vectorscan pass
-instead of one ``bytes.find`` pass over the buffer per keyword."""
+FIND_IN_RANGES = 16
+"""Keywords the gate reports once (they gate probed rules only) are looked for with
+``bytes.find`` near the reported match ends while that reads at most this many times the
+buffer in all; beyond, their occurrences come from one Vectorscan pass."""
 
 KEYWORD_REACH = 256
 """A keyword gates matches that contain it or lie within this many bytes of it."""
@@ -173,17 +174,14 @@ class Engine:
         self._kw_lengths = [len(k) for k in keywords]
         self._keywords = list(keywords)
         probes = [(i, r.probe or r.regex) for i, r in enumerate(self.rules) if _worth_probing(r)]
-        self._gate = make_gate(self._keywords, probes, gate, cache)
+        gated = [None if self._kw_honey[kw] else tuple(self._kw_rules[kw]) for kw in range(len(self._keywords))]
+        self._gate = make_gate(self._keywords, probes, gate, cache, gated)
         self.gate_kind = self._gate.kind
         self._probed = self._gate.probed
         self._kw_inner = [len(k) - len(k.lstrip(b'"')) for k in self._keywords]
         """Where each keyword's first character inside a JSON string lies (past a leading quote)."""
         self.json_bytes_safe = self.gate_kind == "hyperscan" and all(map(keyword_safe, self._keywords))
         """Whether scan_json may pick the strings to scan from the value's serialization."""
-        self._kw_probe_only = [
-            not self._kw_honey[kw] and all(r in self._probed for r in self._kw_rules[kw])
-            for kw in range(len(self._keywords))
-        ]
 
     @classmethod
     def load(
@@ -289,20 +287,12 @@ class Engine:
         bounds: list[int] | None = None,
         depth: int = 0,
         budget_size: int | None = None,
-        dense: bool = False,
     ) -> list[RawHit]:
         """Confirmed hits in ``data``. ``bounds``: sorted segment boundaries
         (start0, end0, start1, end1, ...) that no match may cross. ``budget_size``: the size
-        the decoders' budget is based on, when ``data`` is a selection from a larger text.
-        ``dense``: ``data`` is known to hold many keywords (strings picked for holding them),
-        so every occurrence is found in the gate's one pass."""
-        known: list[tuple[int, int]] | None = None
-        if dense and hasattr(self._gate, "every"):
-            known, ends, runs = self._gate.every(data)
-            report: GateReport = (sorted({kw for _, kw in known}), ends, runs)
-        else:
-            report = self._gate.presence(data)
-        hits = self._confirm(data, bounds, report, known)
+        the decoders' budget is based on, when ``data`` is a selection from a larger text."""
+        report = self._gate.presence(data)
+        hits = self._confirm(data, bounds, report)
         if self.decode and depth < decoders.MAX_DEPTH:
             for start, end, encoding, decoded in decoders.encoded_segments(data, report[2], budget_size):
                 for inner in self.raw_hits(decoded, None, depth + 1):
@@ -321,37 +311,17 @@ class Engine:
                     )
         return _resolve(hits)
 
-    def _confirm(
-        self, data: bytes, bounds: list[int] | None, report: GateReport, known: list[tuple[int, int]] | None = None
-    ) -> list[RawHit]:
-        present, matchable, _ = report
+    def _confirm(self, data: bytes, bounds: list[int] | None, report: GateReport) -> list[RawHit]:
+        present, matchable, _, occurrences = report
         if present is not None and not present:
             return []
         kw_rules, kw_honey, kw_len, probed = self._kw_rules, self._kw_honey, self._kw_lengths, self._probed
-        lowered = data.lower()
         size = len(data)
-        gate_hits: list[tuple[int, int]] = self._gate.hits(lowered) if present is None else []  # type: ignore[union-attr]
-        if known is not None and present is not None:
-            present = self._every_hit(data, present, matchable, gate_hits, known)
-        elif present is not None and len(present) > FIND_KEYWORDS:
-            present = self._every_hit(data, present, matchable, gate_hits)
-        for kw in () if present is None else present:
-            if matchable is None or not self._kw_probe_only[kw]:
-                find_all(lowered, self._keywords[kw], kw, gate_hits)
-                continue
-            # The keyword gates probed rules only: look for it only in the blocks whose
-            # window can hold a match end that Vectorscan reported.
-            ranges: list[tuple[int, int]] = []
-            for rule in kw_rules[kw]:
-                ends = matchable.get(rule)
-                if ends:
-                    compiled = self._compiled[rule] or self._compile_at(rule)
-                    block = compiled.block
-                    ranges.extend(
-                        (k * block, (k + 1) * block) for k in _blocks_near(ends, compiled.before, compiled.after, block)
-                    )
-            for lo, hi in _merge_ranges(ranges):
-                find_all(lowered, self._keywords[kw], kw, gate_hits, lo, min(size, hi + kw_len[kw] - 1))
+        if present is None or matchable is None or occurrences is None:  # the pure-Python gate
+            gate_hits: list[tuple[int, int]] = self._gate.hits(data.lower())  # type: ignore[union-attr]
+        else:
+            gate_hits = occurrences
+            self._near_ends(data, present, matchable, gate_hits)
         out: list[RawHit] = []
         per_rule: dict[int, list[tuple[int, int]]] = {}
         for kw, start in gate_hits:
@@ -373,33 +343,45 @@ class Engine:
                 self._run(compiled, data, lo, hi, hard, out)
         return out
 
-    def _every_hit(
-        self,
-        data: bytes,
-        present: list[int],
-        matchable: dict[int, list[int]] | None,
-        out: list[tuple[int, int]],
-        known: list[tuple[int, int]] | None = None,
-    ) -> list[int]:
-        """When many keywords must be looked for everywhere, appends (keyword, start) for
-        every occurrence of those from one Vectorscan pass (rather than one ``bytes.find``
-        pass over the buffer per keyword; ``known``: that pass was made already) and returns
-        the keywords left to look for: those that gate probed rules only, which are looked
-        for near match ends alone."""
-        if matchable is None:
-            return present
-        probe_only = self._kw_probe_only
-        if known is not None:
-            kw_rules = self._kw_rules
-            wanted = {kw for kw in present if not probe_only[kw] or any(r in matchable for r in kw_rules[kw])}
-            out.extend((kw, start) for start, kw in known if kw in wanted)
-            return []
-        everywhere = {kw for kw in present if not probe_only[kw]}
-        if len(everywhere) <= FIND_KEYWORDS:
-            return present
-        found, _, _ = self._gate.every(data)  # type: ignore[union-attr]
-        out.extend((kw, start) for start, kw in found if kw in everywhere)
-        return [kw for kw in present if probe_only[kw]]
+    def _near_ends(
+        self, data: bytes, present: list[int], matchable: dict[int, list[int]], out: list[tuple[int, int]]
+    ) -> None:
+        """Appends (keyword, start) for the present keywords the gate reported once (they
+        gate probed rules only), in the blocks whose window can hold a reported match end of
+        one of their rules. When those blocks add up to much reading, every occurrence comes
+        from one Vectorscan pass instead (windows without a match end are skipped later)."""
+        kw_rules, once = self._kw_rules, self._gate.once  # type: ignore[union-attr]
+        size = len(data)
+        wanted: list[tuple[int, list[tuple[int, int]]]] = []
+        reading = 0
+        for kw in present:
+            if not once[kw]:
+                continue
+            ranges: list[tuple[int, int]] = []
+            for rule in kw_rules[kw]:
+                ends = matchable.get(rule)
+                if ends:
+                    compiled = self._compiled[rule] or self._compile_at(rule)
+                    block = compiled.block
+                    ranges.extend(
+                        (k * block, (k + 1) * block) for k in _blocks_near(ends, compiled.before, compiled.after, block)
+                    )
+            if ranges:
+                merged = _merge_ranges(ranges)
+                reading += sum(min(size, hi) - lo for lo, hi in merged)
+                wanted.append((kw, merged))
+        if not wanted:
+            return
+        if reading > FIND_IN_RANGES * size:
+            keep = {kw for kw, _ in wanted}
+            found, _ = self._gate.every(data)  # type: ignore[union-attr]
+            out.extend((kw, start) for start, kw in found if kw in keep)
+            return
+        lowered = data.lower()
+        for kw, merged in wanted:
+            word = self._keywords[kw]
+            for lo, hi in merged:
+                find_all(lowered, word, kw, out, lo, min(size, hi + len(word) - 1))
 
     def _honey(self, data: bytes, start: int, index: int, out: list[RawHit]) -> None:
         value = self._honey_values[index]

@@ -175,7 +175,7 @@ def _collect_units(engine: Engine, units: _Units, strings: _Strings) -> None:
     lo = 0
     for s, e in [*strings.long_strings(LONG_STRING // _BLOCK), (len(data), len(data))]:
         if s > lo:
-            piece_found, _, piece_runs = gate.every(data[lo:s], probes=False)
+            piece_found, piece_runs = gate.every(data[lo:s])
             found.extend((start + lo, kw) for start, kw in piece_found)
             runs.extend(p + lo for p in piece_runs)
         if e > s:
@@ -265,7 +265,7 @@ def scan_serialized(engine: Engine, obj: Any, data: bytes, min_strings: int = 0)
         pos += len(piece)
         bounds.append(pos)
         pos += 1
-    hits = engine.raw_hits(joined, bounds, budget_size=len(data), dense=True)
+    hits = engine.raw_hits(joined, bounds, budget_size=len(data))
     if not hits:
         return []
     placed: list[tuple[Finding, int]] = []

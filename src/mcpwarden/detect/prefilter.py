@@ -6,14 +6,15 @@ They differ in how much they can skip:
 
 * ``PythonGate`` knows nothing in advance: one ``re`` pass over a trie of all keywords lists
   every hit, and every rule with a hit is confirmed.
-* ``HyperscanGate`` first runs one Vectorscan database over the buffer holding every
-  keyword (one report each at most) and, for the rules listed as *probed*, the rule's own
-  regex (or its ``probe``), reporting where matches end. Keywords that do not occur are not
-  looked for (those that do are found with ``bytes.find``), and a window of a probed rule is
-  searched only if a match ends inside it. Skipping never changes findings: a match ``re``
-  finds in a window (away from an artificial window edge) is a match of the full buffer,
-  whose end Vectorscan reports. The same pass finds the starts of base64/hex runs shaped
-  like encoded text, for the decoders.
+* ``HyperscanGate`` runs one Vectorscan database over the buffer holding every keyword and,
+  for the rules listed as *probed*, the rule's own regex (or its ``probe``), reporting where
+  matches end. A keyword that gates probed rules only is reported once at most (the engine
+  looks for it with ``bytes.find`` near the reported match ends only); every other keyword
+  (a specific token prefix, a honeytoken) is reported at each occurrence. A window of a
+  probed rule is searched only if a match ends inside it. Skipping never changes findings:
+  a match ``re`` finds in a window (away from an artificial window edge) is a match of the
+  full buffer, whose end Vectorscan reports. The same pass finds the starts of base64/hex
+  runs shaped like encoded text, for the decoders.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ except ImportError:  # optional extra "fast"
 
 HAVE_HYPERSCAN = hyperscan is not None
 
-GateReport = tuple[list[int] | None, dict[int, list[int]] | None, list[int] | None]
+GateReport = tuple[list[int] | None, dict[int, list[int]] | None, list[int] | None, list[tuple[int, int]] | None]
+"""(keywords that occur, probed rule -> sorted match ends, starts of shaped base64/hex runs,
+every (keyword, start) of the keywords reported at each occurrence); None means "not known"."""
 
 
 def find_all(
@@ -61,7 +64,12 @@ class PythonGate:
 
     kind = "python"
 
-    def __init__(self, keywords: Sequence[bytes], probes: Sequence[tuple[int, str]] = ()):
+    def __init__(
+        self,
+        keywords: Sequence[bytes],
+        probes: Sequence[tuple[int, str]] = (),
+        gated: Sequence[Sequence[int] | None] | None = None,
+    ):
         self.keywords = [k.lower() for k in keywords]
         self.probed: frozenset[int] = frozenset()
         self._trie: dict[Any, Any] = {}
@@ -73,9 +81,8 @@ class PythonGate:
         self._starts = re.compile(b"(?=" + _trie_regex(self._trie) + b")") if self.keywords else None
 
     def presence(self, data: bytes) -> GateReport:
-        """(keywords that occur, probed rule -> sorted match ends, starts of shaped base64/hex
-        runs); None means "not known"."""
-        return None, None, None
+        """Nothing is known in advance (see ``GateReport``)."""
+        return None, None, None, None
 
     def hits(self, lowered: bytes) -> list[tuple[int, int]]:
         """Every (keyword index, start) in the lower-cased buffer, overlapping ones included."""
@@ -114,27 +121,42 @@ def _escape(literal: bytes) -> bytes:
 
 
 class HyperscanGate:
-    """One Vectorscan block-mode database: keywords and probe regexes, single-match each."""
+    """One Vectorscan block-mode database: keywords and probe regexes. ``gated``: per keyword,
+    the rules it gates, or None when it must be reported at each occurrence anyway (a
+    honeytoken); a keyword whose rules are all probed is reported once at most. Without
+    ``gated`` every keyword is reported at each occurrence."""
 
     kind = "hyperscan"
 
-    def __init__(self, keywords: Sequence[bytes], probes: Sequence[tuple[int, str]] = (), cache: Cache | None = None):
+    def __init__(
+        self,
+        keywords: Sequence[bytes],
+        probes: Sequence[tuple[int, str]] = (),
+        cache: Cache | None = None,
+        gated: Sequence[Sequence[int] | None] | None = None,
+    ):
         if hyperscan is None:
             raise RuntimeError("hyperscan is not installed")
         self.keywords = [k.lower() for k in keywords]
-        kw_flag = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH
+        self._gated = list(gated) if gated is not None else [None] * len(self.keywords)
         exact = hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_ALLOWEMPTY
         keyword_exprs = [_escape(k) for k in self.keywords] + list(BASE64_RUN_SHAPES)
         self._n_kw = len(self.keywords)
         self._n_fixed = self._n_kw + len(BASE64_RUN_SHAPES)
-        kw_flags = [kw_flag] * self._n_kw + [0] * len(BASE64_RUN_SHAPES)
+        self._lengths = [len(k) for k in self.keywords]
         self._cache = cache
         self._cache_key = ""
         if cache is not None:
             from mcpwarden.detect.cache import make_key
 
             self._cache_key = make_key(
-                ["gate", _hyperscan_version(), *self.keywords, *(f"{rule}\0{regex}" for rule, regex in probes)]
+                [
+                    "gate2",
+                    _hyperscan_version(),
+                    *self.keywords,
+                    *(f"{rule}\0{regex}" for rule, regex in probes),
+                    repr(self._gated),
+                ]
             )
         loaded = self._load_cached("gate")
         regexes = {rule: regex.encode() for rule, regex in probes}
@@ -143,7 +165,7 @@ class HyperscanGate:
             usable = [(rule, regexes[rule], flag) for rule, flag in loaded[1]]
         else:
             usable = [(rule, regex.encode(), exact) for rule, regex in probes]
-            self._db = _build(keyword_exprs, kw_flags, usable)
+            self._db = _build(keyword_exprs, self._keyword_flags(usable), usable)
             if self._db is None:  # some probe is refused as written: find which, try it as a prefilter
                 checked = []
                 for rule, regex, _ in usable:
@@ -152,15 +174,26 @@ class HyperscanGate:
                             checked.append((rule, regex, flag))
                             break
                 usable = checked
-                self._db = _build(keyword_exprs, kw_flags, usable)
+                self._db = _build(keyword_exprs, self._keyword_flags(usable), usable)
             self._store_cached("gate", self._db, [(rule, flag) for rule, _, flag in usable])
         self._usable = usable
         self.probed = frozenset(rule for rule, _, _ in usable)
+        self.once = [self._reported_once(kw, self.probed) for kw in range(self._n_kw)]
+        """Per keyword: reported once at most (it gates probed rules only)."""
         self._probe_rules = [rule for rule, _, _ in usable]
         self._local = threading.local()
-        self._every_dbs: dict[bool, Any] = {}
-        """Like the gate's database, but every keyword occurrence is reported; with or without
-        the probes (built on first use: only keyword-dense buffers need them)."""
+        self._words_db: Any = None
+        """Every occurrence of every keyword, and the shaped runs (built on first use)."""
+
+    def _reported_once(self, kw: int, probed: frozenset[int]) -> bool:
+        rules = self._gated[kw]
+        return rules is not None and all(rule in probed for rule in rules)
+
+    def _keyword_flags(self, usable: list[tuple[int, bytes, int]]) -> list[int]:
+        probed = frozenset(rule for rule, _, _ in usable)
+        once = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH
+        flags = [once if self._reported_once(kw, probed) else hyperscan.HS_FLAG_CASELESS for kw in range(self._n_kw)]
+        return flags + [0] * len(BASE64_RUN_SHAPES)
 
     def _load_cached(self, kind: str) -> tuple[Any, list[tuple[int, int]]] | None:
         if self._cache is None:
@@ -194,62 +227,48 @@ class HyperscanGate:
             self._local.scratch = scratch
         return scratch
 
-    def _every(self, probes: bool) -> Any:
-        db = self._every_dbs.get(probes)
+    def _words(self) -> Any:
+        db = self._words_db
         if db is None:
-            kind = "every" if probes else "words"
-            loaded = self._load_cached(kind)
+            loaded = self._load_cached("words")
             if loaded is not None and loaded[0] is not None:
                 db = loaded[0]
             else:
                 flags = [hyperscan.HS_FLAG_CASELESS] * self._n_kw + [0] * len(BASE64_RUN_SHAPES)
                 words = [_escape(k) for k in self.keywords] + list(BASE64_RUN_SHAPES)
-                db = _build(words, flags, self._usable if probes else [])
-                self._store_cached(kind, db, [])
-            self._every_dbs[probes] = db
+                db = _build(words, flags, [])
+                self._store_cached("words", db, [])
+            self._words_db = db
         return db
 
-    def every(self, data: bytes, probes: bool = True) -> tuple[list[tuple[int, int]], dict[int, list[int]], list[int]]:
-        """One pass that reports everything: every (start, keyword index) in ``data``
-        (ASCII-case-insensitively, overlapping ones included, in no particular order), and,
-        as ``presence`` gives them, the probed rules' match ends (unless ``probes`` is
-        False) and the shaped runs."""
+    def every(self, data: bytes) -> tuple[list[tuple[int, int]], list[int]]:
+        """One pass that reports every (start, keyword index) in ``data``
+        (ASCII-case-insensitively, overlapping ones included, in no particular order) and
+        the starts of shaped runs."""
         if not data or not self.keywords:
-            return [], {}, []
-        db = self._every(probes)
-        scratches = getattr(self._local, "every_scratch", None)
-        if scratches is None:
-            scratches = self._local.every_scratch = {}
-        scratch = scratches.get(probes)
+            return [], []
+        db = self._words()
+        scratch = getattr(self._local, "words_scratch", None)
         if scratch is None:
-            scratch = scratches[probes] = hyperscan.Scratch(db)
+            scratch = self._local.words_scratch = hyperscan.Scratch(db)
         found: list[tuple[int, int]] = []
-        others: list[tuple[int, int]] = []
-        append, other = found.append, others.append
-        lengths = [len(k) for k in self.keywords]
-        n_kw, n_fixed = self._n_kw, self._n_fixed
+        runs: set[int] = set()
+        append, add_run = found.append, runs.add
+        lengths = self._lengths
+        n_kw = self._n_kw
 
         def on_match(index: int, _start: int, end: int, _flags: int, _ctx: Any) -> None:
             if index < n_kw:
                 append((end - lengths[index], index))
             else:
-                other((index, end))
+                add_run(end - MIN_BASE64)
 
         db.scan(data, match_event_handler=on_match, scratch=scratch)
-        ends: dict[int, list[int]] = {}
-        runs: set[int] = set()
-        for index, end in others:
-            if index < n_fixed:
-                runs.add(end - MIN_BASE64)
-            else:
-                ends.setdefault(self._probe_rules[index - n_fixed], []).append(end)
-        for positions in ends.values():
-            positions.sort()
-        return found, ends, sorted(runs)
+        return found, sorted(runs)
 
     def presence(self, data: bytes) -> GateReport:
         if self._db is None or not data:
-            return [], {}, []
+            return [], {}, [], []
         found: list[tuple[int, int]] = []
         append = found.append
 
@@ -257,20 +276,23 @@ class HyperscanGate:
             append((index, end))
 
         self._db.scan(data, match_event_handler=on_match, scratch=self._scratch())
-        n_kw, n_fixed = self._n_kw, self._n_fixed
-        keywords: list[int] = []
+        n_kw, n_fixed, once, lengths = self._n_kw, self._n_fixed, self.once, self._lengths
+        keywords: set[int] = set()
+        occurrences: list[tuple[int, int]] = []
         ends: dict[int, list[int]] = {}
         runs: set[int] = set()
         for index, end in found:
             if index < n_kw:
-                keywords.append(index)
+                keywords.add(index)
+                if not once[index]:
+                    occurrences.append((index, end - lengths[index]))
             elif index < n_fixed:
                 runs.add(end - MIN_BASE64)
             else:
                 ends.setdefault(self._probe_rules[index - n_fixed], []).append(end)
         for positions in ends.values():
             positions.sort()
-        return keywords, ends, sorted(runs)
+        return sorted(keywords), ends, sorted(runs), occurrences
 
 
 def _build(keywords: list[bytes], kw_flags: list[int], probes: list[tuple[int, bytes, int]]) -> Any:
@@ -302,13 +324,17 @@ def _compiles(expression: bytes, flags: int) -> bool:
 
 
 def make_gate(
-    keywords: Sequence[bytes], probes: Sequence[tuple[int, str]] = (), kind: str = "auto", cache: Cache | None = None
+    keywords: Sequence[bytes],
+    probes: Sequence[tuple[int, str]] = (),
+    kind: str = "auto",
+    cache: Cache | None = None,
+    gated: Sequence[Sequence[int] | None] | None = None,
 ) -> PythonGate | HyperscanGate:
     """``kind``: "auto" (hyperscan when installed), "hyperscan" or "python". ``cache``
-    keeps the compiled Vectorscan databases between runs."""
+    keeps the compiled Vectorscan databases between runs. ``gated``: see HyperscanGate."""
     if kind == "python" or (kind == "auto" and not HAVE_HYPERSCAN):
-        return PythonGate(keywords, probes)
-    return HyperscanGate(keywords, probes, cache)
+        return PythonGate(keywords, probes, gated)
+    return HyperscanGate(keywords, probes, cache, gated)
 
 
 def _hyperscan_version() -> str:
