@@ -226,11 +226,14 @@ def test_keywords_from_one_pass_find_what_the_search_near_match_ends_finds(
 
     text = mixed_corpus(seed=9) + "\n" + "\n".join(str(v) for v in _tricky_values(random.Random(2)))
     monkeypatch.setattr(engine_module, "FIND_IN_RANGES", 10**9)
-    per_keyword = engine.scan_text(text)
+    monkeypatch.setattr(engine_module, "LOWER_WHOLE", 0)
+    in_whole = engine.scan_text(text)
+    monkeypatch.setattr(engine_module, "LOWER_WHOLE", 10**9)
+    in_ranges = engine.scan_text(text)
     monkeypatch.setattr(engine_module, "FIND_IN_RANGES", 0)
     one_pass = engine.scan_text(text)
-    assert len(per_keyword) > 20
-    assert sorted(map(_key, one_pass)) == sorted(map(_key, per_keyword))
+    assert len(in_whole) > 20
+    assert sorted(map(_key, one_pass)) == sorted(map(_key, in_whole)) == sorted(map(_key, in_ranges))
 
 
 def test_paths_of_many_findings_in_long_lists(engine: Engine) -> None:

@@ -72,6 +72,10 @@ FIND_IN_RANGES = 16
 ``bytes.find`` near the reported match ends while that reads at most this many times the
 buffer in all; beyond, their occurrences come from one Vectorscan pass."""
 
+LOWER_WHOLE = 1
+"""When those finds read more than this many times the buffer, it is lower-cased whole once
+(else each range is lower-cased as it is read)."""
+
 KEYWORD_REACH = 256
 """A keyword gates matches that contain it or lie within this many bytes of it."""
 
@@ -377,11 +381,19 @@ class Engine:
             found, _ = self._gate.every(data)  # type: ignore[union-attr]
             out.extend((kw, start) for start, kw in found if kw in keep)
             return
-        lowered = data.lower()
+        whole = data.lower() if reading > LOWER_WHOLE * size else None  # else just the ranges read
         for kw, merged in wanted:
             word = self._keywords[kw]
             for lo, hi in merged:
-                find_all(lowered, word, kw, out, lo, min(size, hi + len(word) - 1))
+                hi = min(size, hi + len(word) - 1)
+                if whole is not None:
+                    find_all(whole, word, kw, out, lo, hi)
+                    continue
+                chunk = data[lo:hi].lower()
+                pos = chunk.find(word)
+                while pos >= 0:
+                    out.append((kw, lo + pos))
+                    pos = chunk.find(word, pos + 1)
 
     def _honey(self, data: bytes, start: int, index: int, out: list[RawHit]) -> None:
         value = self._honey_values[index]
