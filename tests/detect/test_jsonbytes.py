@@ -141,6 +141,34 @@ def test_long_strings_are_found_by_quote_parity() -> None:
     assert [json.loads(data[s:e]) for s, e in spans] == [body, body + '"']
 
 
+def test_both_ways_of_masking_escapes_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(8)
+    alphabet = ['"', "\\", "\\\\", 'a"', "\\n", "x", "é", "\u2028", "/"]
+    for _ in range(300):
+        value = [
+            "".join(rng.choice(alphabet) for _ in range(rng.randrange(12)))
+            for _ in range(rng.randrange(1, 6))
+        ]
+        data = serialize({"k": value, '"q\\': "\\" * rng.randrange(5)})
+        assert data is not None
+        by_regex = jsonbytes._ESCAPED_QUOTE_OR_BACKSLASH.sub(b"\x01\x01", data)
+        monkeypatch.setattr(jsonbytes, "DENSE_ESCAPES", 10**9)
+        assert jsonbytes._mask_escapes(data) == by_regex
+        monkeypatch.setattr(jsonbytes, "DENSE_ESCAPES", -1)
+        assert jsonbytes._mask_escapes(data) == by_regex
+        # Only the quotes that delimit strings are left.
+        strings = json.loads(data)["k"]
+        assert by_regex.count(b'"') == 2 * (len(strings) + 2 + 1)
+
+
+def test_stringified_json_is_found_with_escapes_masked_by_replace(engine: Engine) -> None:
+    rows = [{"id": i, "owner": f"user{i}", "note": "ok"} for i in range(3000)]
+    rows[1234]["note"] = f"key {GITHUB_PAT}"
+    obj = {"content": [{"type": "text", "text": json.dumps({"rows": rows})}], "n": list(map(str, range(3000)))}
+    found = _same(engine, obj)
+    assert [(f.rule_id, f.path) for f in found] == [("github-pat-classic", "$.content[0].text")]
+
+
 def test_secret_keys_are_masked_by_position(engine: Engine) -> None:
     found = _same(engine, {"a": 1, AWS_KEY_ID: {"inner": GITHUB_PAT}})
     paths = {f.path for f in found}

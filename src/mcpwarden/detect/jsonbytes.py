@@ -65,6 +65,29 @@ def serialize(obj: Any) -> bytes | None:
         return None
 
 
+_SAMPLE = 64 * 1024
+DENSE_ESCAPES = 2048
+"""When two 64 KB samples (from the first backslash and from the middle) hold more ``\\"``
+than this, escapes are masked by two ``bytes.replace`` passes (about 1 ms per MB each, but
+nothing per escape: a 1 MB string of stringified JSON holds some 100,000), else by one regex
+substitution (about 0.4 ms per MB plus 0.15 us per escape)."""
+
+
+def _mask_escapes(data: bytes) -> bytes:
+    """``data`` with escaped backslashes and escaped quotes masked as 0x01 0x01 (same length,
+    so offsets are shared): every quote left opens or closes a string."""
+    first = data.find(b"\\")
+    if first < 0:
+        return data
+    middle = max(first + _SAMPLE, len(data) // 2)
+    sampled = data.count(b'\\"', first, first + _SAMPLE) + data.count(b'\\"', middle, middle + _SAMPLE)
+    if sampled <= DENSE_ESCAPES:
+        return _ESCAPED_QUOTE_OR_BACKSLASH.sub(b"\x01\x01", data)
+    # A run of backslashes starts with an escape, so ``\\`` pairs taken left to right are
+    # escaped backslashes; every backslash left starts an escape.
+    return data.replace(b"\\\\", b"\x01\x01").replace(b'\\"', b"\x01\x01")
+
+
 class _Units:
     """The members and elements to scan, keyed by where each starts in the serialization."""
 
@@ -74,9 +97,7 @@ class _Units:
         self.data = data
         # Every quote left in ``delims`` opens or closes a string: escaped backslashes and
         # escaped quotes are masked (same length, so offsets are shared).
-        if b"\\" in data:
-            data = _ESCAPED_QUOTE_OR_BACKSLASH.sub(b"\x01\x01", data)
-        self.delims = data
+        self.delims = _mask_escapes(data)
         self.units: dict[int, tuple[int, int, int, int, bool]] = {}
         """start -> (key start, key end, value start, value end, value is a string); key
         start is -1 for an array element (or the root)."""
