@@ -145,10 +145,7 @@ def test_both_ways_of_masking_escapes_agree(monkeypatch: pytest.MonkeyPatch) -> 
     rng = random.Random(8)
     alphabet = ['"', "\\", "\\\\", 'a"', "\\n", "x", "é", "\u2028", "/"]
     for _ in range(300):
-        value = [
-            "".join(rng.choice(alphabet) for _ in range(rng.randrange(12)))
-            for _ in range(rng.randrange(1, 6))
-        ]
+        value = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(12))) for _ in range(rng.randrange(1, 6))]
         data = serialize({"k": value, '"q\\': "\\" * rng.randrange(5)})
         assert data is not None
         by_regex = jsonbytes._ESCAPED_QUOTE_OR_BACKSLASH.sub(b"\x01\x01", data)
