@@ -194,6 +194,19 @@ def test_engine_uses_the_fast_path_for_many_strings(engine: Engine) -> None:
     assert [f.path for f in engine.scan_json({"rows": rows})] == ["$.rows[4321].owner"]
 
 
+def test_values_of_long_strings_are_walked(engine: Engine) -> None:
+    # Many quotes, but 300-byte strings (or stringified JSON in one string): walking costs less.
+    lines = {"lines": [f"line {i} " + "x" * 300 for i in range(3000)]}
+    lines["lines"][2999] += " " + GITHUB_PAT
+    text = {"text": json.dumps([{"k": str(i)} for i in range(3000)])}
+    rows = {"rows": [{"id": i, "v": f"v{i}"} for i in range(3000)]}
+    for obj, walked in ((lines, True), (text, True), (rows, False)):
+        data = serialize(obj)
+        assert data is not None and data.count(b'"') >= jsonbytes.MANY_STRINGS
+        assert (scan_serialized(engine, obj, data, jsonbytes.MANY_STRINGS) is None) == walked
+    assert [f.path for f in engine.scan_json(lines)] == ["$.lines[2999]"]
+
+
 @pytest.mark.usefixtures("always_serialized")
 @pytest.mark.parametrize(
     "obj",

@@ -56,6 +56,11 @@ MANY_STRINGS = 4000
 """Below this many quotes in the serialization, walking the value costs less than picking
 its strings (a result of a few large strings)."""
 
+LONG_AVERAGE = 100
+"""With more bytes than this per quote left after escapes are masked (strings of 200 bytes
+on average, or stringified JSON inside one string), walking costs less too: such strings
+usually hold a place each, so picking would select most of them after a pass of its own."""
+
 
 def serialize(obj: Any) -> bytes | None:
     """The compact JSON of ``obj``, or None when orjson cannot write it as the walk reads it."""
@@ -235,8 +240,8 @@ _VALUE, _KEY = 0, 1
 
 def scan_serialized(engine: Engine, obj: Any, data: bytes, min_strings: int = 0) -> list[Finding] | None:
     """Findings of ``scan_json(obj)`` from its serialization ``data``; None when the gate
-    cannot pick the places (no hyperscan) or ``data`` holds fewer than ``min_strings``
-    quotes (the caller walks instead)."""
+    cannot pick the places (no hyperscan) or, with ``min_strings``, when ``data`` holds fewer
+    quotes than that or longer strings than LONG_AVERAGE says (the caller walks instead)."""
     if not hasattr(engine._gate, "every"):
         return None
     strings = _Strings(data)
@@ -245,6 +250,8 @@ def scan_serialized(engine: Engine, obj: Any, data: bytes, min_strings: int = 0)
     units = _Units(data)
     if units.delims is not data:  # escaped quotes were masked: count again
         strings = _Strings(units.delims)
+    if min_strings and len(data) > LONG_AVERAGE * strings.prefix[-1]:
+        return None
     _collect_units(engine, units, strings)
     min_key = engine.shortest_match
     pieces: list[bytes] = []
