@@ -158,6 +158,17 @@ def test_both_ways_of_masking_escapes_agree(monkeypatch: pytest.MonkeyPatch) -> 
         assert by_regex.count(b'"') == 2 * (len(strings) + 2 + 1)
 
 
+def test_quote_counts_after_masking_match_a_fresh_count() -> None:
+    for shift in range(4080, 4100):  # escapes straddling the first block boundary
+        value = "a" * shift + '"' + "c" * 5000 + '\\"'
+        data = serialize({"k": value, "n": ['"'] * 3})
+        assert data is not None
+        delims = jsonbytes._mask_escapes(data)
+        fresh = jsonbytes._Strings(delims).prefix
+        assert jsonbytes._Strings(data).masked(delims, data).prefix == fresh
+        assert fresh[-1] == 12
+
+
 def test_stringified_json_is_found_with_escapes_masked_by_replace(engine: Engine) -> None:
     rows = [{"id": i, "owner": f"user{i}", "note": "ok"} for i in range(3000)]
     rows[1234]["note"] = f"key {GITHUB_PAT}"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -164,6 +165,25 @@ class _Strings:
             prefix.append(total)
         self.prefix = prefix
 
+    def masked(self, delims: bytes, data: bytes) -> _Strings:
+        """The counts for ``delims``, the masked form of ``data`` (which these count): only
+        blocks holding a backslash, or following one that ends with a backslash, change."""
+        out = _Strings.__new__(_Strings)
+        out.delims = delims
+        prefix = self.prefix
+        per_block = [prefix[k + 1] - prefix[k] for k in range(len(prefix) - 1)]
+        count = delims.count
+        pos = data.find(b"\\")
+        while pos >= 0:
+            k = pos // _BLOCK
+            end = (k + 1) * _BLOCK
+            per_block[k] = count(b'"', k * _BLOCK, end)
+            if end < len(data) and data[end - 1] == 0x5C:
+                per_block[k + 1] = count(b'"', end, end + _BLOCK)
+            pos = data.find(b"\\", end)
+        out.prefix = list(accumulate(per_block, initial=0))
+        return out
+
     def long_strings(self, blocks: int) -> list[tuple[int, int]]:
         """(opening quote, offset past the closing quote) of the strings that cover at least
         ``blocks`` whole blocks, in order."""
@@ -249,7 +269,7 @@ def scan_serialized(engine: Engine, obj: Any, data: bytes, min_strings: int = 0)
         return None
     units = _Units(data)
     if units.delims is not data:  # escaped quotes were masked: count again
-        strings = _Strings(units.delims)
+        strings = strings.masked(units.delims, data)
     if min_strings and len(data) > LONG_AVERAGE * strings.prefix[-1]:
         return None
     _collect_units(engine, units, strings)
