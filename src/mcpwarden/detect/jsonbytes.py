@@ -153,10 +153,11 @@ LONG_STRING = 32 * 1024
 class _Strings:
     """Which string an offset lies in, from quote parity (counted per 4 KB block once)."""
 
-    __slots__ = ("delims", "prefix")
+    __slots__ = ("_at", "_quotes", "delims", "prefix")
 
     def __init__(self, delims: bytes):
         self.delims = delims
+        self._at = self._quotes = 0
         count = delims.count
         prefix = [0]
         total = 0
@@ -170,6 +171,7 @@ class _Strings:
         blocks holding a backslash, or following one that ends with a backslash, change."""
         out = _Strings.__new__(_Strings)
         out.delims = delims
+        out._at = out._quotes = 0
         prefix = self.prefix
         per_block = [prefix[k + 1] - prefix[k] for k in range(len(prefix) - 1)]
         count = delims.count
@@ -202,10 +204,18 @@ class _Strings:
         return out
 
     def around(self, p: int) -> tuple[int, int] | None:
-        """(opening quote, offset past the closing quote) of the string holding ``p``."""
-        block = p // _BLOCK
+        """(opening quote, offset past the closing quote) of the string holding ``p``.
+        Quotes are counted from the block start, or from the last offset asked about when
+        that is nearer (places are visited in order)."""
         d = self.delims
-        if (self.prefix[block] + d.count(b'"', block * _BLOCK, p)) & 1 == 0:
+        at = self._at
+        if at <= p and p - at < p % _BLOCK:
+            quotes = self._quotes + d.count(b'"', at, p)
+        else:
+            block = p // _BLOCK
+            quotes = self.prefix[block] + d.count(b'"', block * _BLOCK, p)
+        self._at, self._quotes = p, quotes
+        if quotes & 1 == 0:
             return None
         return d.rfind(b'"', 0, p), d.find(b'"', p) + 1
 
@@ -218,6 +228,8 @@ def _collect_units(engine: Engine, units: _Units, strings: _Strings) -> None:
     # and the scan of the selection reads it anyway.
     found: list[tuple[int, int]] = []
     runs: list[int] = []
+    spans: list[tuple[int, int]] = []
+    """Strings recorded so far (by the long-string and keyword passes, each in order)."""
     lo = 0
     for s, e in [*strings.long_strings(LONG_STRING // _BLOCK), (len(data), len(data))]:
         if s > lo:
@@ -226,6 +238,7 @@ def _collect_units(engine: Engine, units: _Units, strings: _Strings) -> None:
             runs.extend(p + lo for p in piece_runs)
         if e > s:
             units.add_string(s, e)
+            spans.append((s, e))
         lo = e
 
     def place(p: int) -> int:
@@ -236,6 +249,7 @@ def _collect_units(engine: Engine, units: _Units, strings: _Strings) -> None:
                 units.add_number(p)
             return p + 1
         units.add_string(*span)
+        spans.append(span)
         return span[1]
 
     inner = engine._kw_inner
@@ -244,15 +258,26 @@ def _collect_units(engine: Engine, units: _Units, strings: _Strings) -> None:
         p = start + inner[kw]
         if p >= next_place:
             next_place = place(p)
+    # The remaining places mostly lie in strings recorded already: those are skipped.
+    spans.sort()
+    starts = [s for s, _ in spans]
+    ends = [e for _, e in spans]
+
+    def place_new(p: int) -> int:
+        i = bisect.bisect_right(starts, p) - 1
+        if i >= 0 and p < ends[i]:
+            return ends[i]
+        return place(p)
+
     for p in runs or ():
-        place(p)
+        place_new(p)
     # Backslashes and percent escapes lie inside strings only.
     pos = data.find(b"\\")
     while pos >= 0:
-        pos = data.find(b"\\", place(pos))
+        pos = data.find(b"\\", place_new(pos))
     m = _PERCENT.search(data)
     while m is not None:
-        m = _PERCENT.search(data, place(m.start()))
+        m = _PERCENT.search(data, place_new(m.start()))
 
 
 _VALUE, _KEY = 0, 1
