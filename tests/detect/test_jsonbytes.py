@@ -169,6 +169,20 @@ def test_quote_counts_after_masking_match_a_fresh_count() -> None:
         assert fresh[-1] == 12
 
 
+def test_string_around_an_offset_in_any_order() -> None:
+    rng = random.Random(12)
+    obj = [{"k": "v" * rng.randrange(3000), "n": rng.randrange(99), "q": 'a"b'} for _ in range(60)]
+    data = serialize(obj)
+    assert data is not None
+    delims = jsonbytes._mask_escapes(data)
+    strings = jsonbytes._Strings(delims)
+    offsets = sorted(rng.sample(range(len(data)), 400)) + rng.sample(range(len(data)), 400)
+    for p in offsets:  # ascending first (the cursor is used), then random
+        quotes = delims.count(b'"', 0, p)
+        expected = (delims.rfind(b'"', 0, p), delims.find(b'"', p) + 1) if quotes & 1 else None
+        assert strings.around(p) == expected
+
+
 def test_stringified_json_is_found_with_escapes_masked_by_replace(engine: Engine) -> None:
     rows = [{"id": i, "owner": f"user{i}", "note": "ok"} for i in range(3000)]
     rows[1234]["note"] = f"key {GITHUB_PAT}"
