@@ -151,12 +151,21 @@ def _base64_and_hex(
     budget[0] -= candidates
 
 
+def next_percent_escape(buf: bytes, pos: int = 0) -> int:
+    """Offset of the next ``%XX`` escape at or after ``pos``, or -1. A ``find`` for ``%``
+    (memchr) then a check of two bytes: about ten times faster than a regex search over
+    text that holds no ``%`` at all, which is most text."""
+    find, match = buf.find, _PERCENT_ESCAPE.match
+    pos = find(b"%", pos)
+    while pos >= 0 and match(buf, pos) is None:
+        pos = find(b"%", pos + 1)
+    return pos
+
+
 def _percent(buf: bytes, budget: list[int]) -> Iterator[tuple[int, int, str, bytes]]:
-    search = _PERCENT_ESCAPE.search
-    m = search(buf)
+    pos = next_percent_escape(buf)
     last_end = -1
-    while m is not None and budget[0] > 0 and budget[1] > 0:
-        pos = m.start()
+    while pos >= 0 and budget[0] > 0 and budget[1] > 0:
         budget[0] -= 1
         lo = max(last_end, pos - 2048, 0)
         back = _LAST_DELIMITER.match(buf, lo, pos)
@@ -167,7 +176,7 @@ def _percent(buf: bytes, budget: list[int]) -> Iterator[tuple[int, int, str, byt
             budget[1] -= len(decoded)
             yield start, end, "url", decoded
         last_end = end
-        m = search(buf, max(end, pos + 1))
+        pos = next_percent_escape(buf, max(end, pos + 1))
 
 
 def _json_escapes(buf: bytes, budget: list[int]) -> Iterator[tuple[int, int, str, bytes]]:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from mcpwarden.detect.decoders import next_percent_escape
 from mcpwarden.detect.finding import Finding
 from mcpwarden.detect.jsonscan import KEY_MARK, Parts, path_string
 
@@ -37,7 +38,6 @@ _COLON = 0x3A
 _NUMBER = re.compile(rb"-?[0-9][0-9.eE+\-]*")
 _NUMBER_CHARS = frozenset(b"0123456789.eE+-")
 _ESCAPED_QUOTE_OR_BACKSLASH = re.compile(rb'\\[\\"]')
-_PERCENT = re.compile(rb"%[0-9A-Fa-f]{2}")
 _SERIALIZE_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
@@ -275,12 +275,27 @@ def _collect_units(engine: Engine, units: _Units, strings: _Strings) -> None:
     pos = data.find(b"\\")
     while pos >= 0:
         pos = data.find(b"\\", place_new(pos))
-    m = _PERCENT.search(data)
-    while m is not None:
-        m = _PERCENT.search(data, place_new(m.start()))
+    pos = next_percent_escape(data)
+    while pos >= 0:
+        pos = next_percent_escape(data, place_new(pos))
 
 
 _VALUE, _KEY = 0, 1
+_SAMPLES, _SAMPLE_BYTES = 8, 8192
+
+
+def _few_quotes(data: bytes, min_quotes: int) -> bool:
+    """Whether ``data`` holds clearly fewer than ``min_quotes`` quotes, judged from a few
+    samples (a full ``bytes.count`` costs ~0.3 ms per MB; a value of a few long strings is
+    the common case). Only the choice of scan path depends on it, never the findings."""
+    size = len(data)
+    if size < min_quotes:
+        return True
+    if size <= _SAMPLES * _SAMPLE_BYTES:
+        return data.count(b'"') < min_quotes
+    step = (size - _SAMPLE_BYTES) // (_SAMPLES - 1)
+    sampled = sum(data.count(b'"', k * step, k * step + _SAMPLE_BYTES) for k in range(_SAMPLES))
+    return sampled * size < min_quotes * _SAMPLES * _SAMPLE_BYTES // 2
 
 
 def scan_serialized(engine: Engine, obj: Any, data: bytes, min_strings: int = 0) -> list[Finding] | None:
@@ -289,9 +304,9 @@ def scan_serialized(engine: Engine, obj: Any, data: bytes, min_strings: int = 0)
     quotes than that or longer strings than LONG_AVERAGE says (the caller walks instead)."""
     if not hasattr(engine._gate, "every"):
         return None
-    strings = _Strings(data)
-    if strings.prefix[-1] < min_strings:
+    if min_strings and _few_quotes(data, min_strings):
         return None
+    strings = _Strings(data)
     units = _Units(data)
     if units.delims is not data:  # escaped quotes were masked: count again
         strings = strings.masked(units.delims, data)
