@@ -64,6 +64,7 @@ class StdioGateway:
         self.server = server
         self.pipeline = pipeline
         self.audit = audit
+        self._hashing = audit.enabled  # hashes exist only for audit records
         self.launch = launch
         self.client_in = client_in
         self.client_out = client_out
@@ -252,7 +253,7 @@ class StdioGateway:
             return
         self._note_outcome(call, outcome)
         self._to_upstream(outcome.msg.raw)
-        self._audit_call(call, "error" if "error" in msg.obj else "result", _result_hash(msg.obj))
+        self._audit_call(call, "error" if "error" in msg.obj else "result", self._result_hash(msg.obj))
 
     def _track_era(self, msg: Message) -> None:
         method = msg.method
@@ -346,7 +347,7 @@ class StdioGateway:
         self.client_writer.when_flushed(lambda: self._response_delivered(call, obj, size))
 
     def _response_delivered(self, call: Call, obj: dict[str, Any], size: int) -> None:
-        self._audit_call(call, "error" if "error" in obj else "result", _result_hash(obj))
+        self._audit_call(call, "error" if "error" in obj else "result", self._result_hash(obj))
         self._trimmer.saw(size)
 
     def _server_request(self, msg: Message) -> None:
@@ -539,7 +540,7 @@ class StdioGateway:
             server=self.name,
             tool=tool,
             arg_keys=keys,
-            args_sha256=sha256_json(args) if args is not None else None,
+            args_sha256=sha256_json(args) if args is not None and self._hashing else None,
             verdict=outcome.verdict,
             rule=outcome.rule,
         )
@@ -547,6 +548,11 @@ class StdioGateway:
     def _note_outcome(self, call: Call, outcome: Outcome) -> None:
         if outcome.verdict != "pass" and (call.verdict == "pass" or outcome.verdict == "would-deny"):
             call.verdict, call.rule = outcome.verdict, outcome.rule
+
+    def _result_hash(self, obj: dict[str, Any]) -> str | None:
+        if not self._hashing:
+            return None
+        return hashlib.sha256(orjson.dumps(obj.get("result", obj.get("error")))).hexdigest()
 
     def _audit_call(self, call: Call, outcome: str, result_sha: str | None) -> None:
         warnings = None
@@ -599,10 +605,6 @@ class StdioGateway:
         except Exception:
             # The decision was made and enforced; losing its record must be loud.
             log.exception("could not write an audit record")
-
-
-def _result_hash(obj: dict[str, Any]) -> str:
-    return hashlib.sha256(orjson.dumps(obj.get("result", obj.get("error")))).hexdigest()
 
 
 def _deny_text(deny: Any) -> str:

@@ -12,8 +12,10 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable
+from itertools import islice
 
 READ_SIZE = 4 << 20
+WRITEV_PIECES = 64  # well under IOV_MAX (1024)
 PIPE_SIZES = (4 << 20, 1 << 20)
 F_SETPIPE_SZ = 1031
 
@@ -188,20 +190,26 @@ class FdWriter:
             self.on_backlog(True)
 
     def _writable(self) -> None:
-        while self._queue:
-            head = self._queue[0]
+        queue = self._queue
+        while queue:
+            # One writev for what is queued (a line's tail and its newline, or several lines).
+            pieces = list(islice(queue, WRITEV_PIECES))
             try:
-                n = os.write(self.fd, head)
+                n = os.writev(self.fd, pieces)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 self._fail(exc)
                 return
             self._queued -= n
-            if n == len(head):
-                self._queue.popleft()
-            else:
-                self._queue[0] = head[n:]
+            while queue and n >= len(queue[0]):
+                n -= len(queue.popleft())
+            if n:
+                queue[0] = queue[0][n:]
+                return
+            if len(pieces) == WRITEV_PIECES:
+                continue
+            if queue:
                 return
         self.loop.remove_writer(self.fd)
         self._waiting = False
