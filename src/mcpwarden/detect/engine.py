@@ -120,6 +120,15 @@ def _compile_regex(pattern: str, engine: str) -> Any:
     return re.compile(pattern.encode())
 
 
+_FLOAT_REPR_BYTES = frozenset(b"0123456789.e+-")
+
+
+def _crosses_separator(keyword: bytes) -> bool:
+    """Whether ``keyword`` could match across the ``": `` that ``scan_json`` puts between a
+    key and its value, or across the newline between pieces: text a JSON line need not hold."""
+    return b'":' in keyword or b"\n" in keyword or keyword.startswith((b": ", b" ")) or keyword == b":"
+
+
 class Engine:
     """Scans text for secrets, PII and honeytokens. Build once, share freely (no state per scan)."""
 
@@ -186,6 +195,8 @@ class Engine:
         """Where each keyword's first character inside a JSON string lies (past a leading quote)."""
         self.json_bytes_safe = self.gate_kind == "hyperscan" and all(map(keyword_safe, self._keywords))
         """Whether scan_json may pick the strings to scan from the value's serialization."""
+        self._clean_line_ok = self.gate_kind == "hyperscan" and not any(map(_crosses_separator, self._keywords))
+        self._float_keywords = any(set(k) <= _FLOAT_REPR_BYTES for k in self._keywords)
 
     @classmethod
     def load(
@@ -267,6 +278,26 @@ class Engine:
                 if found is not None:
                     return found
         return scan_json(self, obj)
+
+    def clean_json_line(self, raw: bytes) -> bool:
+        """True when ``raw``, a JSON text, certainly holds nothing: ``scan_json`` of any value
+        parsed from it would find nothing. One Vectorscan pass over the line, no walk; the
+        gateway asks this first for each message. False means "scan to know".
+
+        Why it holds: with no backslash, every string and key of the parsed value lies in
+        ``raw`` verbatim, and so does every integer; ``scan_json`` looks at those (with
+        ``"key": `` context, which no keyword can straddle: see ``_crosses_separator``) and
+        at reprs of floats, which may differ from their JSON text (``1E3`` -> ``1000.0``, a
+        20-digit integer -> ``1e+20``), so lines with floats or long digit runs are scanned
+        when a keyword is made of float characters. No keyword (honeytokens included), no
+        base64/hex run start, no backslash and no ``%`` leave the confirmation and every
+        decoder with nothing to do."""
+        if not self._clean_line_ok or b"\\" in raw or b"%" in raw:
+            return False
+        present, _, runs, _ = self._gate.presence(raw)
+        if present is None or present or runs is None or runs:
+            return False
+        return not (self._float_keywords and self._gate.float_text(raw))  # type: ignore[union-attr]
 
     def stream(self) -> StreamScanner:
         """A StreamScanner: ``feed(chunk)`` and ``close()`` return findings with absolute byte offsets."""

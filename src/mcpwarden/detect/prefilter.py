@@ -220,6 +220,19 @@ class HyperscanGate:
         body = hyperscan.dumpb(db) if db is not None else b""
         self._cache.put(kind, self._cache_key, len(header).to_bytes(4, "big") + header + body)
 
+    def float_text(self, data: bytes) -> bool:
+        """Whether ``data`` (JSON text) holds a number with a fraction or an exponent, or an
+        integer of 20+ digits (see ``FLOAT_TEXT``). Stops at the first."""
+        db = _float_db()
+        scratch = getattr(self._local, "float_scratch", None)
+        if scratch is None:
+            scratch = self._local.float_scratch = hyperscan.Scratch(db)
+        try:
+            db.scan(data, match_event_handler=_stop, scratch=scratch)
+        except hyperscan.ScanTerminated:
+            return True
+        return False
+
     def _scratch(self) -> Any:
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
@@ -293,6 +306,29 @@ class HyperscanGate:
         for positions in ends.values():
             positions.sort()
         return sorted(keywords), ends, sorted(runs), occurrences
+
+
+FLOAT_TEXT = (rb"[:,\[\s]-?[0-9]+[.eE]", rb"[0-9]{20}")
+"""A JSON number with a fraction or an exponent (numbers follow ``:``, ``,``, ``[`` or
+whitespace), and an integer too long for 64 bits (orjson reads it as a float)."""
+_float_dbs: list[Any] = []
+
+
+def _float_db() -> Any:
+    if not _float_dbs:
+        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        db.compile(
+            expressions=list(FLOAT_TEXT),
+            ids=list(range(len(FLOAT_TEXT))),
+            elements=len(FLOAT_TEXT),
+            flags=[hyperscan.HS_FLAG_SINGLEMATCH] * len(FLOAT_TEXT),
+        )
+        _float_dbs.append(db)
+    return _float_dbs[0]
+
+
+def _stop(*_: Any) -> bool:
+    return True
 
 
 def _build(keywords: list[bytes], kw_flags: list[int], probes: list[tuple[int, bytes, int]]) -> Any:

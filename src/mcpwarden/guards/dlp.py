@@ -94,7 +94,7 @@ class DlpGuard(Guard):
         what = f"{msg.method} params" if msg.method != "tools/call" else f"arguments of tool '{tool}'"
         # A server's notifications (logs, progress) carry its data towards the client, like results.
         direction = "results" if msg.origin == "server" and msg.kind == "notification" else "arguments"
-        return self._judge(msg.obj, "params", direction, tool, session, what, len(msg.raw))
+        return self._judge(msg.obj, "params", direction, tool, session, what, msg.raw)
 
     def on_response(self, msg: Message, call: Call, session: Session) -> Verdict:
         if not self.enabled:
@@ -104,7 +104,7 @@ class DlpGuard(Guard):
             return PASS
         direction = "arguments" if msg.origin == "client" else "results"
         what = f"the {call.method} {key}" + (f" of tool '{call.tool}'" if call.tool else "")
-        return self._judge(msg.obj, key, direction, call.tool, session, what, len(msg.raw))
+        return self._judge(msg.obj, key, direction, call.tool, session, what, msg.raw)
 
     # -- decisions -----------------------------------------------------------------------
 
@@ -116,8 +116,9 @@ class DlpGuard(Guard):
         tool: str | None,
         session: Session,
         what: str,
-        size: int,
+        raw: bytes,
     ) -> Verdict:
+        size = len(raw)
         if size > self.options.max_scan_bytes:
             return Deny(
                 f"{what} on server '{self.server}' is {size} bytes, more than detection.max_scan_bytes "
@@ -125,6 +126,8 @@ class DlpGuard(Guard):
                 "detection.max_scan_bytes",
                 code=codes.SECRET_BLOCKED,
             )
+        if self.engine.clean_json_line(raw):  # most messages: one pass over the line, no walk
+            return PASS
         findings = [f.moved(0, path="$." + key + (f.path or "$")[1:]) for f in self.engine.scan_json(obj[key])]
         if not findings:
             return PASS
