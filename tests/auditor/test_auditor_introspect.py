@@ -257,3 +257,62 @@ def test_failure_reason_shows_only_the_gateways_own_words() -> None:
     assert reason.startswith("refused by the sandbox: server 'x' not started")
     assert "leaked" not in reason
     assert _exit_reason(0, collections.deque()) == "closed its output before listing its tools"
+
+
+STATELESS_FIXTURE = FIXTURE.parent / "stateless_server.py"
+
+
+def stateless_copy(tmp_path: Path) -> Path:
+    script = tmp_path / "bin" / "stateless_server.py"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(STATELESS_FIXTURE, script)
+    return script
+
+
+@needs_bwrap
+def test_stateless_era_server_is_listed_over_server_discover(tmp_path: Path) -> None:
+    """Servers of the 2026-07-28 era only (tests/fixtures/stateless_server.py): `initialize` is an
+    error, `server/discover` and `tools/list` answer only with the per-request `_meta`; one that
+    rejects `server/discover` too gets AUD130 saying so."""
+    script = stateless_copy(tmp_path)
+    home = tmp_path / "home"
+    write_json(home / ".cursor" / "mcp.json", {"mcpServers": {
+        "modern": server("modern", script, "--poison", "--marker", str(tmp_path / "started")),
+        "modern-version": server("modern-version", script, "--initialize-error", "-32022", "--pages", "3"),
+        "relic": server("relic", script, "--reject-all"),
+        "future": server("future", script, "--supported", "2027-03-01"),
+    }})
+    done = cli("--home", str(home), "--introspect", "--format", "json", "--fail-on", "never")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    results = {r["server"]: r for r in document["introspection"]}
+
+    modern = results["modern"]
+    assert modern["status"] == "ok", modern["reason"]
+    assert modern["pages"] == 2 and modern["protocol_version"] == "2026-07-28"
+    cached = json.loads((home / ".cache" / "mcpwarden" / "tools" / "cursor--modern.json").read_text())
+    assert [t["name"] for t in cached["tools"]] == ["echo", "lookup_note", "extra_0", "extra_1"]
+    assert cached["protocol_version"] == "2026-07-28"
+    poisoning = findings(document, "AUD110", "modern")
+    assert poisoning and all("'lookup_note'" in f["message"] for f in poisoning)
+    assert {f["path"] for f in poisoning} == {"~/.cache/mcpwarden/tools/cursor--modern.json"}
+    assert not (tmp_path / "started").exists()  # it ran in the sandbox's own /tmp
+
+    version = results["modern-version"]  # initialize answered with UnsupportedProtocolVersionError
+    assert version["status"] == "ok", version["reason"]
+    assert version["pages"] == 3 and version["tools"] == 6 and version["protocol_version"] == "2026-07-28"
+    assert findings(document, "AUD110", "modern-version") == []
+
+    relic = findings(document, "AUD130", "relic")
+    assert len(relic) == 1
+    message = relic[0]["message"]
+    assert "initialize" in message and "server/discover" in message and "-32601" in message, message
+    assert results["relic"]["cache"] is None
+    assert not (home / ".cache" / "mcpwarden" / "tools" / "cursor--relic.json").exists()
+    assert message.startswith("introspection failed: neither initialize (error -32601"), message
+
+    future = findings(document, "AUD130", "future")  # speaks only a version mcpwarden does not know
+    assert len(future) == 1
+    assert "-32022" in future[0]["message"] and "the server supports 2027-03-01" in future[0]["message"]
+    assert "Traceback" not in done.stdout + done.stderr
+    assert not processes_running(str(tmp_path / "bin"))

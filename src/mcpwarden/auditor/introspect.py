@@ -36,6 +36,14 @@ from mcpwarden.auditor.model import Inventory, ServerEntry
 PROTOCOL_VERSION = "2025-11-25"
 STATELESS_VERSION = "2026-07-28"
 CLIENT_INFO = {"name": "mcpwarden-audit", "version": __version__}
+# The 2026-07-28 era has no handshake: every request carries these three keys in `_meta`
+# (servers answer -32602 when one is missing).
+STATELESS_META = {
+    "io.modelcontextprotocol/protocolVersion": STATELESS_VERSION,
+    "io.modelcontextprotocol/clientInfo": CLIENT_INFO,
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+UNSUPPORTED_PROTOCOL_VERSION = -32022
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 MAX_TOTAL_BYTES = 16 * 1024 * 1024
 MAX_PAGES = 50
@@ -222,6 +230,19 @@ class _Closed(Exception):
     """The gateway closed stdout before answering."""
 
 
+class _ErrorAnswer(IntrospectError):
+    """A request was answered with a JSON-RPC error; the text is the code and a short message."""
+
+    def __init__(self, method: str, error: object):
+        body = error if isinstance(error, dict) else {}
+        self.code = body.get("code")
+        self.brief = f"error {self.code}: {str(body.get('message', ''))[:200]}"
+        data = body.get("data")
+        supported = data.get("supported") if isinstance(data, dict) else None
+        self.supported: list[Any] = supported if isinstance(supported, list) else []
+        super().__init__(f"{method} failed: {self.brief}")
+
+
 class _Session:
     """Raw JSON-RPC client of one gateway child: handshake, then tools/list page by page."""
 
@@ -236,14 +257,13 @@ class _Session:
         self.stateless = False
 
     async def list_tools(self) -> None:
-        result = await self.request("initialize", {
-            "protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO,
-        }, allow_error=True)
-        if result is None:
+        try:
+            result = await self.request("initialize", {
+                "protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO,
+            })
+        except _ErrorAnswer as refused:
             # Perhaps a server of the stateless era only: no initialize, server/discover instead.
-            self.stateless = True
-            await self.request("server/discover", {})
-            self.protocol_version = STATELESS_VERSION
+            await self._discover(refused)
         else:
             version = result.get("protocolVersion")
             self.protocol_version = version if isinstance(version, str) else None
@@ -265,6 +285,22 @@ class _Session:
             if not isinstance(cursor, str) or not cursor:
                 return
 
+    async def _discover(self, initialize_refused: _ErrorAnswer) -> None:
+        self.stateless = True
+        try:
+            found = await self.request("server/discover", {})
+        except _ErrorAnswer as refused:
+            if refused.code == UNSUPPORTED_PROTOCOL_VERSION:
+                raise IntrospectError(f"{refused} (the server supports {_versions(refused.supported)}); "
+                                      f"mcpwarden audit speaks {PROTOCOL_VERSION} and {STATELESS_VERSION}") from None
+            raise IntrospectError(f"neither initialize ({initialize_refused.brief}) nor server/discover "
+                                  f"({refused.brief}) was accepted") from None
+        versions = found.get("supportedVersions")
+        if isinstance(versions, list) and versions and STATELESS_VERSION not in versions:
+            raise IntrospectError(f"server/discover offers only {_versions(versions)}; mcpwarden audit speaks "
+                                  f"{PROTOCOL_VERSION} and {STATELESS_VERSION}")
+        self.protocol_version = STATELESS_VERSION
+
     async def send(self, message: dict[str, Any]) -> None:
         assert self.proc.stdin is not None
         try:
@@ -273,11 +309,12 @@ class _Session:
         except (BrokenPipeError, ConnectionResetError) as exc:
             raise _Closed from exc
 
-    async def request(self, method: str, params: dict[str, Any], allow_error: bool = False) -> Any:
+    async def request(self, method: str, params: dict[str, Any]) -> Any:
+        """The result object of METHOD; an error answer raises _ErrorAnswer."""
         self.next_id += 1
         request_id = self.next_id
         if self.stateless:
-            params = {**params, "_meta": {"io.modelcontextprotocol/protocolVersion": STATELESS_VERSION}}
+            params = {**params, "_meta": STATELESS_META}
         await self.send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
         while True:
             message = await self.read()
@@ -287,11 +324,7 @@ class _Session:
             if message.get("id") != request_id:
                 continue
             if "error" in message:
-                if allow_error:
-                    return None
-                error = message["error"] if isinstance(message["error"], dict) else {}
-                text = str(error.get("message", ""))[:200]
-                raise IntrospectError(f"{method} failed: error {error.get('code')}: {text}")
+                raise _ErrorAnswer(method, message["error"])
             result = message.get("result")
             if not isinstance(result, dict):
                 raise IntrospectError(f"{method} answer has no result object")
@@ -327,6 +360,11 @@ class _Session:
         else:
             await self.send({"jsonrpc": "2.0", "id": message["id"],
                              "error": {"code": -32601, "message": "not supported by mcpwarden audit"}})
+
+
+def _versions(versions: list[Any]) -> str:
+    """A short, printable list of the protocol versions a server names."""
+    return ", ".join(_NAME.sub("?", str(v))[:20] for v in versions[:5]) or "no version it names"
 
 
 async def _drain(stream: asyncio.StreamReader | None, keep: collections.deque[str]) -> None:
