@@ -270,6 +270,15 @@ class StdioGateway:
                 version = meta.get(PROTOCOL_VERSION_META) if isinstance(meta, dict) else None
                 self.session.protocol_version = version if isinstance(version, str) else None
 
+    def _initialize_refused(self) -> None:
+        """The server refused the client's ``initialize`` (a server of the stateless era only
+        does): the session has no handshake to replay, and its era is decided by what the
+        client sends next (``server/discover``, ``_meta`` protocol versions)."""
+        self.session.era = "unknown"
+        self.session.protocol_version = None
+        self._init_request = None
+        self._initialized_note = None
+
     def _reply_client(self, msg_id: Any, code: int, text: str, data: dict[str, Any] | None = None) -> None:
         self.client_writer.write_line(error_response(msg_id, code, text, data))
 
@@ -332,6 +341,8 @@ class StdioGateway:
             log.warning("dropped a response from upstream '%s' to unknown id %r", self.name, msg.id)
             self._audit_event("malformed", origin="server", reason="response to unknown id")
             return
+        if call.method == "initialize" and "error" in msg.obj:
+            self._initialize_refused()
         outcome = self.pipeline.on_response(msg, call, self.session)
         if outcome.deny is not None:
             self._reply_client(
