@@ -9,12 +9,12 @@ with 16 concurrent callers on one session, MB/s of 1 MB tool results, and the ga
 then the ratios against direct. Targets (issue 2): added p50 <= 0.25 ms, calls/s >= 0.8x,
 1 MB throughput >= 0.8x, gateway RSS <= 60 MB.
 
-Last measured (2026-11-21, 2 cores shared with two other test runs, load average 0.7-1.9,
-medians of 5 rounds, several runs): added p50 +0.25 to +0.31 ms; calls/s 0.90-0.93x;
-1 MB results 0.58-0.71x; RSS 52 MB after the 1 MB results, 44 MB settled (peak 52 MB).
-Same session, what each part costs: --no-audit --no-detection: +0.23 ms, 1 MB 0.79x;
---no-audit: +0.30 ms, 1 MB 0.74x (the audit's SHA-256 of a 1 MB result is 0.6 ms of CPU, the
-DLP scan 0.9 ms). The machine's load moves the 1 MB ratio by +-0.05 between runs: compare
+Last measured (2026-11-21, end of session 2, 2 cores, load average 0.5-1.1, medians of 5
+rounds, four runs): added p50 +0.26 to +0.32 ms; calls/s 0.85-1.02x; 1 MB results 0.77-0.80x;
+RSS 52-53 MB after the 1 MB results, 44-48 MB 0.5 s later. With --no-audit --no-detection the
+relay alone adds about +0.22 ms and reaches about 0.79x: the rest of the cost is the relay's
+store-and-forward (a response is read whole, parsed and checked before its first byte goes
+on), not the guards. The machine's load moves the 1 MB ratio by +-0.05 between runs: compare
 runs made together.
 """
 
