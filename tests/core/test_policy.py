@@ -1,3 +1,6 @@
+import re
+from pathlib import Path
+
 import pytest
 
 from mcpwarden.errors import PolicyError
@@ -91,3 +94,13 @@ def test_policy_check_command(tmp_path, capsys):
     bad.write_text("servers:\n  fs:\n    comand: x\n")
     assert main(["policy", "check", str(bad)]) == 5
     assert "bad.yaml:3: servers.fs.comand: unknown key" in capsys.readouterr().err
+
+
+def test_readme_example_policy_is_valid():
+    """The README's complete example policy must stay a valid policy."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = re.search(r"```yaml\n(# mcpwarden\.yaml.*?)```", readme, re.S)
+    assert example is not None, "the README lost its example policy"
+    policy = parse_policy(example.group(1), "README.md")
+    assert set(policy.servers) == {"filesystem", "notes"}
+    assert policy.gateway.startup_timeout == 60
