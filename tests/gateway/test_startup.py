@@ -68,3 +68,24 @@ def test_start_longer_than_startup_timeout_fails_with_its_name(tmp_path: Path) -
         assert "initialize" in error["message"] and "gateway.startup_timeout" in error["message"]
         # Not the shorter request_timeout: the start-up allowance was applied.
         assert startup_timeout - 0.2 <= elapsed < startup_timeout + 5
+
+
+def test_requests_sent_while_a_crashed_server_restarts_get_the_allowance(tmp_path: Path) -> None:
+    delay = 2.5  # each start of the server takes this long, longer than request_timeout
+    args = through_gateway(
+        tmp_path,
+        command=slow_start(delay),
+        gateway={"request_timeout": REQUEST_TIMEOUT, "startup_timeout": 60},
+    )
+    with raw_gateway(args, gateway_env(tmp_path)) as gw:
+        assert "result" in gw.request("initialize", initialize_params(), timeout=60)
+        gw.notify("notifications/initialized")
+        crashed = gw.call_tool("crash", timeout=30)
+        assert crashed["error"]["code"] == codes.UPSTREAM_UNAVAILABLE
+        started = time.monotonic()
+        echoed = gw.call_tool("echo", {"text": "after a slow restart"}, timeout=60)
+        assert "result" in echoed, f"a call made during the restart timed out: {echoed}"
+        assert time.monotonic() - started >= delay - 0.5  # it really waited for the new server
+        # The new server has spoken: the ordinary request timeout applies again.
+        timed_out = gw.call_tool("hang", timeout=30)
+        assert "gateway.request_timeout" in timed_out["error"]["message"]

@@ -88,6 +88,7 @@ class StdioGateway:
         self._closing = False
         self._done: asyncio.Event | None = None
         self._restarts = 0
+        self._restarted = False
         self._last_start = 0.0
         self._exit_code = 0
         self._client_split = LineSplitter(self.max_bytes)
@@ -224,7 +225,7 @@ class StdioGateway:
             self._audit_call(call, "blocked", None)
             return
         if is_request:
-            if method in STARTUP_METHODS and not self._upstream_spoke and self.startup_timeout > self.timeout:
+            if self.startup_timeout > self.timeout and self._starting(method):
                 call.timeout = self.startup_timeout  # type: ignore[union-attr]
             self.pending[msg.id] = call  # type: ignore[assignment]
         elif method == "notifications/cancelled":
@@ -232,6 +233,12 @@ class StdioGateway:
         elif method == "notifications/initialized" and self.session.era == "handshake":
             self._initialized_note = msg.raw
         self._to_upstream(outcome.msg.raw)
+
+    def _starting(self, method: str | None) -> bool:
+        """Whether a request sent now waits for a server that is still starting: the first
+        ``initialize``/``discover``, or anything sent while a crashed server restarts (until
+        the new process has said something)."""
+        return not self._upstream_spoke and (method in STARTUP_METHODS or self._restarted)
 
     def _client_cancelled(self, msg: Message) -> None:
         rid = msg.params.get("requestId")
@@ -406,6 +413,8 @@ class StdioGateway:
 
     def _upstream_exited(self, code: int | None) -> None:
         self._ready = False
+        self._upstream_spoke = False
+        self._restarted = True
         self.own_pending.clear()
         if self._closing:
             return
