@@ -58,6 +58,21 @@ class Finding:
             out["encoding"] = self.encoding
         return out
 
+    def at(self, start: int, end: int, path: str | None) -> Finding:
+        """This finding placed at ``start:end`` of the JSON string at ``path``."""
+        return Finding(
+            self.rule_id,
+            self.family,
+            self.severity,
+            self.tier,
+            start,
+            end,
+            self.fingerprint,
+            path,
+            self.encoding,
+            self.description,
+        )
+
     def moved(self, delta: int, path: str | None = None, encoding: str | None = None) -> Finding:
         """This finding shifted by ``delta``, optionally given a path or encoding."""
         return Finding(

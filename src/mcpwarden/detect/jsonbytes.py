@@ -376,21 +376,9 @@ def scan_serialized(engine: Engine, obj: Any, data: bytes, min_strings: int = 0)
     chars = _char_offsets(joined, bounds, layout, placed)
     out: list[Finding] = []
     for finding, seg in placed:
-        lo = bounds[2 * seg] + layout[seg][2]
-        out.append(
-            Finding(
-                finding.rule_id,
-                finding.family,
-                finding.severity,
-                finding.tier,
-                chars[finding.start] - chars[lo],
-                chars[finding.end] - chars[lo],
-                finding.fingerprint,
-                path_string(parts_of[seg], masked),
-                finding.encoding,
-                finding.description,
-            )
-        )
+        base = chars[bounds[2 * seg] + layout[seg][2]]
+        path = path_string(parts_of[seg], masked)
+        out.append(finding.at(chars[finding.start] - base, chars[finding.end] - base, path))
     return out
 
 

@@ -267,20 +267,7 @@ def scan_json(engine: Engine, obj: Any) -> list[Finding]:
         start, end = finding.start - lo, finding.end - lo
         if not ascii_only:
             start, end = chars[(lo, finding.start)], chars[(lo, finding.end)]
-        out.append(
-            Finding(
-                finding.rule_id,
-                finding.family,
-                finding.severity,
-                finding.tier,
-                start,
-                end,
-                finding.fingerprint,
-                path_string(c.parts(seg), masked),
-                finding.encoding,
-                finding.description,
-            )
-        )
+        out.append(finding.at(start, end, path_string(c.parts(seg), masked)))
     return out
 
 
