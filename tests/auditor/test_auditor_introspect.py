@@ -316,3 +316,47 @@ def test_stateless_era_server_is_listed_over_server_discover(tmp_path: Path) -> 
     assert "-32022" in future[0]["message"] and "the server supports 2027-03-01" in future[0]["message"]
     assert "Traceback" not in done.stdout + done.stderr
     assert not processes_running(str(tmp_path / "bin"))
+
+
+ECHOING_SERVER = """
+import json, os, sys
+token = os.environ["API_TOKEN"]
+for line in sys.stdin:
+    message = json.loads(line)
+    if "id" not in message:
+        continue
+    error = {"code": -32022, "message": "x" * 180 + " invalid key " + token, "data": {"supported": [token]}}
+    print(json.dumps({"jsonrpc": "2.0", "id": message["id"], "error": error}), flush=True)
+"""
+
+
+@needs_bwrap
+def test_env_values_a_server_echoes_are_not_in_the_report(tmp_path: Path) -> None:
+    """A server that puts its token in error messages (cut at 200 characters, and in the list of
+    versions it supports): the reason says what failed, the report carries no part of the token."""
+    token = "tok-" + "q7" * 12
+    script = tmp_path / "bin" / "echoing_server.py"
+    script.parent.mkdir(parents=True)
+    script.write_text(ECHOING_SERVER)
+    home = tmp_path / "home"
+    write_json(home / ".cursor" / "mcp.json", {"mcpServers": {
+        "echoing": server("echoing", script, env={"API_TOKEN": token}),
+    }})
+    done = cli("--home", str(home), "--introspect", "--format", "json", "--fail-on", "never")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)["introspection"][0]
+    assert result["status"] == "failed" and "-32022" in result["reason"] and "REDACTED" in result["reason"]
+    assert token[:6] not in done.stdout + done.stderr
+
+
+def test_exit_reason_hides_env_values_in_a_line_the_server_printed() -> None:
+    stderr = collections.deque(["mcpwarden: looks like the gateway, key=tok-12345678"])
+    reason = _exit_reason(9, stderr, ("tok-12345678",))
+    assert "tok-1234" not in reason and "[REDACTED]" in reason
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "3601", "soon"])
+def test_bad_introspect_timeout_is_a_usage_error(home: Path, tmp_path: Path, value: str) -> None:
+    done = cli("--home", str(home), "--introspect", "--introspect-timeout", value)
+    assert done.returncode == 2 and "--introspect-timeout" in done.stderr and "seconds" in done.stderr
+    assert not (home / ".cache").exists() and not (tmp_path / "started").exists()

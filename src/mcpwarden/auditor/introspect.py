@@ -53,6 +53,10 @@ SHUTDOWN_GRACE = 5.0
 KILL_GRACE = 2.0
 STDERR_KEEP = 200  # lines
 REASON_CHARS = 300
+# The server's env values are hidden in every text it controls that a reason shows (an error
+# message, a version list): a server may echo its token ("invalid key abc..."). Shorter values
+# are flags and languages ("1", "en"), not secrets.
+MIN_HIDDEN_CHARS = 4
 # Exit codes of `mcpwarden run` (cli.EXIT_CODES) that say why it stopped before serving.
 EXIT_REASONS = {
     5: "its policy was refused",
@@ -206,7 +210,8 @@ async def _run(server: ServerEntry, policy: IntrospectPolicy, work: Path, option
     )
     stderr: collections.deque[str] = collections.deque(maxlen=STDERR_KEEP)
     drain = asyncio.create_task(_drain(proc.stderr, stderr))
-    session = _Session(proc, options)
+    hidden = hidden_values(policy)
+    session = _Session(proc, options, hidden)
     try:
         try:
             await asyncio.wait_for(session.list_tools(), options.timeout)
@@ -216,7 +221,8 @@ async def _run(server: ServerEntry, policy: IntrospectPolicy, work: Path, option
             await _stop(proc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(drain), KILL_GRACE)
-            raise IntrospectError(_exit_reason(proc.returncode, stderr), _exit_status(proc.returncode)) from None
+            raise IntrospectError(_exit_reason(proc.returncode, stderr, hidden),
+                                 _exit_status(proc.returncode)) from None
     finally:
         await _stop(proc)
         drain.cancel()
@@ -233,10 +239,10 @@ class _Closed(Exception):
 class _ErrorAnswer(IntrospectError):
     """A request was answered with a JSON-RPC error; the text is the code and a short message."""
 
-    def __init__(self, method: str, error: object):
+    def __init__(self, method: str, error: object, hidden: tuple[str, ...]):
         body = error if isinstance(error, dict) else {}
         self.code = body.get("code")
-        self.brief = f"error {self.code}: {str(body.get('message', ''))[:200]}"
+        self.brief = f"error {self.code}: {hide(str(body.get('message', '')), hidden)[:200]}"
         data = body.get("data")
         supported = data.get("supported") if isinstance(data, dict) else None
         self.supported: list[Any] = supported if isinstance(supported, list) else []
@@ -246,9 +252,10 @@ class _ErrorAnswer(IntrospectError):
 class _Session:
     """Raw JSON-RPC client of one gateway child: handshake, then tools/list page by page."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, options: IntrospectOptions):
+    def __init__(self, proc: asyncio.subprocess.Process, options: IntrospectOptions, hidden: tuple[str, ...]):
         self.proc = proc
         self.options = options
+        self.hidden = hidden
         self.next_id = 0
         self.received = 0
         self.pages = 0
@@ -291,14 +298,14 @@ class _Session:
             found = await self.request("server/discover", {})
         except _ErrorAnswer as refused:
             if refused.code == UNSUPPORTED_PROTOCOL_VERSION:
-                raise IntrospectError(f"{refused} (the server supports {_versions(refused.supported)}); "
+                raise IntrospectError(f"{refused} (the server supports {_versions(refused.supported, self.hidden)}); "
                                       f"mcpwarden audit speaks {PROTOCOL_VERSION} and {STATELESS_VERSION}") from None
             raise IntrospectError(f"neither initialize ({initialize_refused.brief}) nor server/discover "
                                   f"({refused.brief}) was accepted") from None
         versions = found.get("supportedVersions")
         if isinstance(versions, list) and versions and STATELESS_VERSION not in versions:
-            raise IntrospectError(f"server/discover offers only {_versions(versions)}; mcpwarden audit speaks "
-                                  f"{PROTOCOL_VERSION} and {STATELESS_VERSION}")
+            raise IntrospectError(f"server/discover offers only {_versions(versions, self.hidden)}; "
+                                  f"mcpwarden audit speaks {PROTOCOL_VERSION} and {STATELESS_VERSION}")
         self.protocol_version = STATELESS_VERSION
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -324,7 +331,7 @@ class _Session:
             if message.get("id") != request_id:
                 continue
             if "error" in message:
-                raise _ErrorAnswer(method, message["error"])
+                raise _ErrorAnswer(method, message["error"], self.hidden)
             result = message.get("result")
             if not isinstance(result, dict):
                 raise IntrospectError(f"{method} answer has no result object")
@@ -362,9 +369,22 @@ class _Session:
                              "error": {"code": -32601, "message": "not supported by mcpwarden audit"}})
 
 
-def _versions(versions: list[Any]) -> str:
+def _versions(versions: list[Any], hidden: tuple[str, ...]) -> str:
     """A short, printable list of the protocol versions a server names."""
-    return ", ".join(_NAME.sub("?", str(v))[:20] for v in versions[:5]) or "no version it names"
+    return ", ".join(_NAME.sub("?", hide(str(v), hidden))[:20] for v in versions[:5]) or "no version it names"
+
+
+def hidden_values(policy: IntrospectPolicy) -> tuple[str, ...]:
+    """The values to hide from reasons, longest first (so a value inside another goes too)."""
+    values = {v for v in policy.secret_environ.values() if len(v) >= MIN_HIDDEN_CHARS}
+    return tuple(sorted(values, key=len, reverse=True))
+
+
+def hide(text: str, hidden: tuple[str, ...]) -> str:
+    """TEXT with each hidden value replaced; before any cut, so no prefix of one is left."""
+    for value in hidden:
+        text = text.replace(value, "[REDACTED]")
+    return text
 
 
 async def _drain(stream: asyncio.StreamReader | None, keep: collections.deque[str]) -> None:
@@ -403,11 +423,12 @@ def _exit_status(code: int | None) -> Status:
     return "refused" if code in (5, 6) else "failed"
 
 
-def _exit_reason(code: int | None, stderr: collections.deque[str]) -> str:
+def _exit_reason(code: int | None, stderr: collections.deque[str], hidden: tuple[str, ...] = ()) -> str:
     """Why the gateway stopped: its exit code and its own last error line. The server's own
-    stderr is not shown (it may print anything, secrets included)."""
+    stderr is not shown (it may print anything, secrets included); as the server shares that
+    stream and could print a line that looks like the gateway's, its values are hidden too."""
     what = EXIT_REASONS.get(code or 0, f"exited with code {code}" if code else "closed its output")
     own = [line for line in stderr if line.startswith("mcpwarden:")]
-    detail = own[-1].removeprefix("mcpwarden:").strip() if own else ""
+    detail = hide(own[-1].removeprefix("mcpwarden:").strip(), hidden) if own else ""
     reason = f"{what}: {detail}" if detail else f"{what} before listing its tools"
     return reason[:REASON_CHARS]

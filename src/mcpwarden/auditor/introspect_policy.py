@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 from mcpwarden.auditor.checks.args import package_spec
 from mcpwarden.auditor.model import ServerEntry
 from mcpwarden.auditor.presets import REGISTRY_HOSTS, path_args
+from mcpwarden.sandbox.bwrap import SYSTEM_DIRS, covered, symlink_chain
 
 LIMITS: dict[str, Any] = {"memory": "1G", "pids": 256, "cpu": 1.0, "open_files": 1024}
 REQUIRE = ["fs", "net", "env", "pid"]
@@ -64,14 +66,10 @@ def expand_value(value: str, environ: Mapping[str, str]) -> str | None:
     return None if _UNRESOLVABLE.search(expanded) else expanded
 
 
-def _within(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
-
-
 def _too_broad(prefix: str, homes: list[str]) -> bool:
     if prefix in ("", "/", "/tmp"):
         return True
-    return any(_within(home, prefix) or prefix == os.path.join(home, ".local") for home in homes)
+    return any(covered(home, [prefix]) or prefix == os.path.join(home, ".local") for home in homes)
 
 
 def _install_prefix(executable: str) -> str | None:
@@ -103,8 +101,6 @@ def _venv_base(prefix: str) -> str | None:
 
 
 def _command_path(command: str, environ: Mapping[str, str]) -> str | None:
-    import shutil
-
     if "/" in command:
         return os.path.abspath(command) if os.path.exists(command) else None
     return shutil.which(command, path=environ.get("PATH"))
@@ -115,8 +111,6 @@ def runtime_paths(command: str, homes: list[str], environ: Mapping[str, str]) ->
     found = _command_path(command, environ)
     if found is None:
         return []
-    from mcpwarden.sandbox.bwrap import SYSTEM_DIRS, symlink_chain
-
     prefixes: list[str] = []
     for hop in symlink_chain(found):
         prefix = _install_prefix(hop)
@@ -124,7 +118,7 @@ def runtime_paths(command: str, homes: list[str], environ: Mapping[str, str]) ->
             if (
                 candidate
                 and candidate not in prefixes
-                and not any(_within(candidate, d) for d in SYSTEM_DIRS)
+                and not covered(candidate, SYSTEM_DIRS)
                 and not _too_broad(candidate, homes)
             ):
                 prefixes.append(candidate)

@@ -49,12 +49,13 @@ def plan_binds(read: list[str], write: list[str], executable: str) -> BindPlan:
     for hop in symlink_chain(executable):
         # A hop inside a bound directory is already there (binding a file onto a symlink inside
         # a read-only bind fails: "Can't create file"); a hop outside is bound by itself.
-        if not _covered(hop, roots) and hop not in plan.read:
+        if not covered(hop, roots) and hop not in plan.read:
             plan.read.append(hop)
     return plan
 
 
-def _covered(path: str, roots: list[str]) -> bool:
+def covered(path: str, roots: list[str] | tuple[str, ...]) -> bool:
+    """``path`` is one of ``roots`` or lies under one."""
     return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
 
 
