@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import stat
+import zlib
 from pathlib import Path
 
 import pytest
 
 from mcpwarden.detect import Engine
+from mcpwarden.detect import cache as cache_module
 from mcpwarden.detect.cache import CACHE_ENV, Cache, default_dir
+from mcpwarden.detect.sources import iter_files
 
 from .conftest import EXAMPLE_RULES, GITHUB_PAT, needs_hyperscan
 from .test_engine import mixed_corpus
@@ -142,3 +146,32 @@ def test_cache_directory_from_the_environment(monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.delenv(CACHE_ENV)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_dir() == tmp_path / "xdg" / "mcpwarden"
+
+
+@pytest.mark.parametrize("shape", ["inflates-past-the-limit", "bytes-after-the-stream"])
+def test_an_entry_not_written_by_put_is_a_miss(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, shape: str) -> None:
+    store = Cache(tmp_path / "cache")
+    store.put("rules", "k", b"x" * 4096)
+    assert store.get("rules", "k") == b"x" * 4096
+    if shape == "inflates-past-the-limit":
+        # A few hundred bytes that would inflate to more than any entry holds: never inflated whole.
+        monkeypatch.setattr(cache_module, "MAX_ENTRY_BYTES", 1024)
+    else:
+        packed = zlib.compress(b"x" * 4096, 1) + b"trailing"
+        blob = cache_module.MAGIC + hashlib.sha256(packed).digest() + packed
+        (tmp_path / "cache" / "rules-k").write_bytes(blob)
+    assert store.get("rules", "k") is None
+    assert not (tmp_path / "cache" / "rules-k").exists()  # discarded, to be written again
+
+
+def test_a_scan_of_the_home_directory_skips_the_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    cache_dir = home / ".cache" / "mcpwarden"
+    monkeypatch.setenv(CACHE_ENV, str(cache_dir))
+    Engine.load(key=b"k" * 32, cache=True)
+    assert any(cache_dir.iterdir())
+    namesake = home / "project" / "mcpwarden"  # the same name elsewhere is the user's
+    namesake.mkdir(parents=True)
+    (namesake / "notes.txt").write_text("x")
+    walked = {str(item[0].relative_to(home)) for item in iter_files([str(home)]) if isinstance(item, tuple)}
+    assert walked == {"project/mcpwarden/notes.txt"}

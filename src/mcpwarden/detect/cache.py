@@ -22,6 +22,7 @@ scanned; it only saves the work of rebuilding the same thing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import stat
@@ -51,7 +52,9 @@ def default_dir() -> Path | None:
     return Path(base) / "mcpwarden"
 
 
+@functools.cache
 def _code_digest() -> bytes:
+    """Of the modules as imported: once per process."""
     here = Path(__file__).parent
     digest = hashlib.sha256()
     for name in _DERIVING_MODULES:
@@ -120,10 +123,15 @@ class Cache:
             self._discard(path)
             return None
         try:
-            return zlib.decompress(packed, bufsize=len(packed) * 4)
+            inflater = zlib.decompressobj()
+            payload = inflater.decompress(packed, MAX_ENTRY_BYTES)
+            # A payload larger than any ``put`` writes, or bytes after the stream, are not ours.
+            if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
+                raise zlib.error("entry does not hold one whole stream of at most MAX_ENTRY_BYTES")
         except zlib.error:
             self._discard(path)
             return None
+        return payload
 
     def put(self, kind: str, key: str, payload: bytes) -> None:
         if len(payload) > MAX_ENTRY_BYTES or not self._usable_dir(create=True):

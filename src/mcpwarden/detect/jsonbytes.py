@@ -97,7 +97,7 @@ def _mask_escapes(data: bytes) -> bytes:
 class _Units:
     """The members and elements to scan, keyed by where each starts in the serialization."""
 
-    __slots__ = ("data", "delims", "seen", "units")
+    __slots__ = ("data", "delims", "units")
 
     def __init__(self, data: bytes):
         self.data = data
@@ -107,7 +107,6 @@ class _Units:
         self.units: dict[int, tuple[int, int, int, int, bool]] = {}
         """start -> (key start, key end, value start, value end, value is a string); key
         start is -1 for an array element (or the root)."""
-        self.seen: list[tuple[int, int]] = []
 
     def add_string(self, s: int, e: int) -> None:
         """The string whose quotes are at ``s`` and ``e - 1`` holds a place of interest."""

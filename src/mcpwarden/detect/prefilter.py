@@ -176,7 +176,6 @@ class HyperscanGate:
                 usable = checked
                 self._db = _build(keyword_exprs, self._keyword_flags(usable), usable)
             self._store_cached("gate", self._db, [(rule, flag) for rule, _, flag in usable])
-        self._usable = usable
         self.probed = frozenset(rule for rule, _, _ in usable)
         self.once = [self._reported_once(kw, self.probed) for kw in range(self._n_kw)]
         """Per keyword: reported once at most (it gates probed rules only)."""

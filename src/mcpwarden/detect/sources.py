@@ -161,8 +161,20 @@ def _own_cache_dir() -> str | None:
     return None if directory is None else os.path.realpath(directory)
 
 
+def _walked(dirpath: str, name: str, own_cache: str | None) -> bool:
+    """Whether the walk enters directory ``name`` of ``dirpath``. Only a directory of the
+    cache's own name can be the cache (symbolic links are not entered), so no other
+    directory of a large tree costs a path resolution."""
+    if name in SKIP_DIRS:
+        return False
+    if own_cache is None or name != os.path.basename(own_cache):
+        return True
+    return os.path.realpath(os.path.join(dirpath, name)) != own_cache
+
+
 def iter_files(paths: list[str]) -> Iterator[tuple[Path, str] | ScanProblem]:
     """Regular files under ``paths``, as (path, display name); symlinks are not followed."""
+    own_cache = _own_cache_dir()
     for raw in paths:
         root = Path(raw)
         if root.is_symlink():
@@ -174,11 +186,8 @@ def iter_files(paths: list[str]) -> Iterator[tuple[Path, str] | ScanProblem]:
         if not root.is_dir():
             yield ScanProblem(raw, "no such file or directory")
             continue
-        own_cache = _own_cache_dir()
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-            dirnames[:] = sorted(
-                d for d in dirnames if d not in SKIP_DIRS and os.path.realpath(os.path.join(dirpath, d)) != own_cache
-            )
+            dirnames[:] = sorted(d for d in dirnames if _walked(dirpath, d, own_cache))
             for name in sorted(filenames):
                 full = Path(dirpath) / name
                 if full.is_symlink() or not full.is_file():
