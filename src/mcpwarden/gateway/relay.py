@@ -39,8 +39,8 @@ PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion"
 OWN_ID_PREFIX = "mcpwarden-"
 MAX_QUEUED = 10_000
 STARTUP_METHODS = frozenset({"initialize", "server/discover"})
-"""A session's opening requests: sent before the upstream first spoke after a (re)start, they
-get ``gateway.startup_timeout`` (a server fetched by npx or uvx may take a while to start)."""
+"""A session's opening requests: sent before the upstream first spoke, they get
+``gateway.startup_timeout`` (a server fetched by npx or uvx may take a while to start)."""
 
 
 def sha256_json(value: Any) -> str:
@@ -361,12 +361,9 @@ class StdioGateway:
         self._note_outcome(call, outcome)
         self.client_writer.write_line(outcome.msg.raw)
         obj = msg.obj
-        size = len(msg.raw)
-        self.client_writer.when_flushed(lambda: self._response_delivered(call, obj, size))
-
-    def _response_delivered(self, call: Call, obj: dict[str, Any], size: int) -> None:
-        self._audit_call(call, "error" if "error" in obj else "result", self._result_hash(obj))
-        self._trimmer.saw(size)
+        self.client_writer.when_flushed(
+            lambda: self._audit_call(call, "error" if "error" in obj else "result", self._result_hash(obj))
+        )
 
     def _server_request(self, msg: Message) -> None:
         outcome = self.pipeline.on_request(msg, self.session)

@@ -28,9 +28,10 @@ class Call:
     verdict: str = "pass"
     rule: str | None = None
     gateway_owned: bool = False
-    timeout: float | None = None
-    """Seconds this request may wait for its answer; None means ``gateway.request_timeout``."""
     """True for requests the gateway itself sent (e.g. a replayed initialize): their responses stay inside."""
+    timeout: float | None = None
+    """Seconds this request may wait for its answer (``gateway.startup_timeout`` while the
+    upstream starts); None means ``gateway.request_timeout``."""
 
 
 @dataclass(slots=True)

@@ -51,8 +51,9 @@ class GatewayOptions(StrictModel):
     startup_timeout: float = Field(
         60.0,
         gt=0,
-        description="Seconds an upstream may take to answer an initialize or server/discover sent before it first "
-        "answered anything after a (re)start (npx or uvx may fetch a package); request_timeout applies when longer.",
+        description="Seconds an upstream that is starting may take to answer: the first initialize or "
+        "server/discover, and any request sent while a crashed upstream restarts, until it first answers (npx or uvx "
+        "may fetch a package); request_timeout applies when longer.",
     )
     shutdown_grace: float = Field(
         2.0, gt=0, description="Seconds to wait after closing the upstream's stdin, and again after SIGTERM."
