@@ -43,6 +43,8 @@ def test_good_policy_parses():
         ("mode: strict\n", "p.yaml:1: mode:"),
         ("servers:\n  fs:\n    command: x\n    tools: {read_only: maybe}\n", "p.yaml:4: servers.fs.tools.read_only"),
         ("gateway:\n  request_timeout: -1\n", "p.yaml:2: gateway.request_timeout"),
+        ("gateway:\n  startup_timeout: 0\n", "p.yaml:2: gateway.startup_timeout"),
+        ("gateway:\n  startup_timeout: soon\n", "p.yaml:2: gateway.startup_timeout"),
         ("servers: [a, b]\n", "p.yaml:1: servers"),
         ("a: [\n", "p.yaml:2: not valid YAML"),
         ("- 1\n- 2\n", "the policy must be a mapping"),
