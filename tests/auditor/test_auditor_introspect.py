@@ -325,7 +325,8 @@ for line in sys.stdin:
     message = json.loads(line)
     if "id" not in message:
         continue
-    error = {"code": -32022, "message": "x" * 180 + " invalid key " + token, "data": {"supported": [token]}}
+    text = "\\x1b[2J" + "x" * 176 + " invalid key " + token
+    error = {"code": -32022, "message": text, "data": {"supported": [token]}}
     print(json.dumps({"jsonrpc": "2.0", "id": message["id"], "error": error}), flush=True)
 """
 
@@ -333,7 +334,8 @@ for line in sys.stdin:
 @needs_bwrap
 def test_env_values_a_server_echoes_are_not_in_the_report(tmp_path: Path) -> None:
     """A server that puts its token in error messages (cut at 200 characters, and in the list of
-    versions it supports): the reason says what failed, the report carries no part of the token."""
+    versions it supports) after an escape sequence: the reason says what failed, the report
+    carries no part of the token and no control character."""
     token = "tok-" + "q7" * 12
     script = tmp_path / "bin" / "echoing_server.py"
     script.parent.mkdir(parents=True)
@@ -347,6 +349,7 @@ def test_env_values_a_server_echoes_are_not_in_the_report(tmp_path: Path) -> Non
     result = json.loads(done.stdout)["introspection"][0]
     assert result["status"] == "failed" and "-32022" in result["reason"] and "REDACTED" in result["reason"]
     assert token[:6] not in done.stdout + done.stderr
+    assert "\x1b" not in result["reason"] and "?[2J" in result["reason"]  # no escape sequence reaches a terminal
 
 
 def test_exit_reason_hides_env_values_in_a_line_the_server_printed() -> None:

@@ -242,7 +242,7 @@ class _ErrorAnswer(IntrospectError):
     def __init__(self, method: str, error: object, hidden: tuple[str, ...]):
         body = error if isinstance(error, dict) else {}
         self.code = body.get("code")
-        self.brief = f"error {self.code}: {hide(str(body.get('message', '')), hidden)[:200]}"
+        self.brief = f"error {self.code}: {_printable(hide(str(body.get('message', '')), hidden)[:200])}"
         data = body.get("data")
         supported = data.get("supported") if isinstance(data, dict) else None
         self.supported: list[Any] = supported if isinstance(supported, list) else []
@@ -372,6 +372,11 @@ class _Session:
 def _versions(versions: list[Any], hidden: tuple[str, ...]) -> str:
     """A short, printable list of the protocol versions a server names."""
     return ", ".join(_NAME.sub("?", hide(str(v), hidden))[:20] for v in versions[:5]) or "no version it names"
+
+
+def _printable(text: str) -> str:
+    """Server text for a terminal: control characters (escape sequences) become '?'."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def hidden_values(policy: IntrospectPolicy) -> tuple[str, ...]:
