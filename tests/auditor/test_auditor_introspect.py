@@ -108,9 +108,11 @@ def test_without_introspect_nothing_starts_and_no_tools_are_checked(home: Path, 
     assert "introspection" not in document
 
 
-def test_introspect_server_needs_introspect(home: Path) -> None:
-    done = cli("--home", str(home), "--introspect-server", "notes")
-    assert done.returncode == 2 and "needs --introspect" in done.stderr
+@pytest.mark.parametrize("flag", [["--introspect-server", "notes"], ["--introspect-timeout", "5"]])
+def test_introspect_flags_need_introspect(home: Path, tmp_path: Path, flag: list[str]) -> None:
+    done = cli("--home", str(home), *flag)
+    assert done.returncode == 2 and f"{flag[0]} needs --introspect" in done.stderr
+    assert not (tmp_path / "started").exists()
 
 
 @needs_bwrap

@@ -203,3 +203,15 @@ def test_explicit_files_from_other_machines(tmp_path: Path, fmt: str) -> None:
     if fmt == "json":
         ids = {f["id"] for f in json.loads(done.stdout)["findings"]}
         assert "AUD010" in ids
+
+
+def test_table_shows_markup_in_server_names_as_text(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".cursor").mkdir()
+    config = {"mcpServers": {"[red]x[/red]": {"command": "/usr/bin/true", "args": []}}}
+    (home / ".cursor" / "mcp.json").write_text(json.dumps(config))
+    done = cli("audit", "--home", str(home), "--no-color", "--fail-on", "never")
+    assert done.returncode == 0, done.stderr
+    # The server's own line prints the name as written, not read as formatting.
+    assert "  [red]x[/red] (user, stdio)" in done.stdout

@@ -70,7 +70,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--introspect-timeout",
         type=_positive_seconds,
-        default=30.0,
         metavar="SECONDS",
         help="with --introspect: give up on a server after this long (default 30)",
     )
@@ -117,13 +116,16 @@ def main(args: argparse.Namespace) -> int:
     from mcpwarden.auditor.model import SEVERITY_ORDER
 
     introspect = None
-    if args.introspect_server and not args.introspect:
-        print("mcpwarden audit: --introspect-server needs --introspect", file=sys.stderr)
-        return 2
+    needing = {"--introspect-server": args.introspect_server, "--introspect-timeout": args.introspect_timeout}
+    for flag, given in needing.items():
+        if given and not args.introspect:
+            print(f"mcpwarden audit: {flag} needs --introspect", file=sys.stderr)
+            return 2
     if args.introspect:
         from mcpwarden.auditor.introspect import IntrospectOptions
 
-        introspect = IntrospectOptions(timeout=args.introspect_timeout, servers=tuple(args.introspect_server))
+        timeout = {} if args.introspect_timeout is None else {"timeout": args.introspect_timeout}
+        introspect = IntrospectOptions(servers=tuple(args.introspect_server), **timeout)
     report = run_audit(build_target(args), args.client, args.baseline, introspect)
     if args.write_baseline:
         count = write_baseline(args.write_baseline, report.findings)

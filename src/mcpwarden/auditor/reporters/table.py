@@ -7,6 +7,7 @@ from collections import defaultdict
 from typing import IO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -40,9 +41,9 @@ def _server_line(server: ServerEntry, display: str) -> str:
         state = "[bold]loads[/bold]"
     else:
         state = "[dim]does not load[/dim]"
-    return (
-        f"  [bold]{server.name}[/bold] ({server.scope}, {server.transport}) {state}: {server.why}  [dim]{display}[/dim]"
-    )
+    # Names, reasons and paths come from the config files being audited: never read them as markup.
+    name, where, why = escape(server.name), escape(f"({server.scope}, {server.transport})"), escape(server.why)
+    return f"  [bold]{name}[/bold] {where} {state}: {why}  [dim]{escape(display)}[/dim]"
 
 
 def _introspection(report: Report, console: Console) -> None:
