@@ -19,15 +19,17 @@ import pytest
 import yaml
 from auditor_homes import write_json
 
+from mcpwarden.auditor import introspect
 from mcpwarden.auditor.introspect import (
     IntrospectError,
     Introspection,
     _exit_reason,
     cache_path,
+    selected,
     write_cache,
 )
 from mcpwarden.auditor.introspect_policy import SECRET_PREFIX, build_policy, expand_value
-from mcpwarden.auditor.model import ConfigFile, ServerEntry
+from mcpwarden.auditor.model import ConfigFile, Inventory, ServerEntry
 from mcpwarden.policy.schema import Policy
 from mcpwarden.sandbox import probe
 
@@ -189,6 +191,35 @@ def _entry(tmp_path: Path, command: str, args: list[str], env: dict[str, str] | 
     config = ConfigFile(client="cursor", scope="user", path=tmp_path / "mcp.json", kind="json")
     return ServerEntry("cursor", "user", "srv", config, ("mcpServers", "srv"), {}, "stdio", command=command,
                        args=args, env=env or {})
+
+
+def test_servers_beyond_the_cap_are_named_in_a_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(introspect, "MAX_SERVERS", 2)
+    entries = [_entry(tmp_path, sys.executable, [str(FIXTURE)]) for _ in range(3)]
+    inventory = Inventory(servers=entries)
+    assert len(selected(inventory)) == 2
+    assert inventory.notes == [
+        "--introspect started the first 2 of 3 servers; name the others with --introspect-server"
+    ]
+
+
+def test_a_failed_cache_write_does_not_fail_the_same_entry_of_another_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def listed(server: ServerEntry, home: Path, options: object) -> Introspection:
+        return Introspection(server, "ok", tools=[{"name": "echo"}], pages=1)
+
+    monkeypatch.setattr(introspect, "introspect_one", listed)  # bookkeeping under test, not the run
+    first = _entry(tmp_path, sys.executable, [str(FIXTURE)])
+    second = ServerEntry("codex", "user", "srv", ConfigFile(client="codex", scope="user", path=tmp_path / "c.toml",
+                         kind="toml"), ("mcp_servers", "srv"), {}, "stdio", command=first.command, args=first.args)
+    home = tmp_path / "home"
+    cache_path(home, first).mkdir(parents=True)  # a directory where the first cache file goes
+    results = introspect.introspect_all(Inventory(servers=[first, second], home=home), home,
+                                        introspect.IntrospectOptions())
+    assert [r.status for r in results] == ["failed", "ok"]
+    assert "tool list not written" in results[0].reason
+    assert json.loads(cache_path(home, second).read_text())["tools"] == [{"name": "echo"}]
 
 
 def test_policy_is_locked_down_and_keeps_env_values_out(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -113,6 +113,11 @@ def selected(inventory: Inventory, names: tuple[str, ...] = ()) -> list[ServerEn
         if s.loads and s.transport == "stdio" and s.command and s.client != "mcpwarden"
         and (not names or s.name in names)
     ]
+    if len(out) > MAX_SERVERS:
+        inventory.notes.append(
+            f"--introspect started the first {MAX_SERVERS} of {len(out)} servers; "
+            "name the others with --introspect-server"
+        )
     return out[:MAX_SERVERS]
 
 
@@ -164,12 +169,12 @@ def introspect_all(inventory: Inventory, home: Path, options: IntrospectOptions)
     for server in selected(inventory, options.servers):
         key = _identity(server)
         if key in done:
-            first = done[key]
+            first = done[key]  # as listed: a failed cache write of the first entry is its own
             result = Introspection(server, first.status, first.reason, first.tools, None, 0.0, first.pages,
                                    first.protocol_version, [f"same entry as {first.server.label}; started once"])
         else:
             result = asyncio.run(introspect_one(server, home, options))
-            done[key] = result
+            done[key] = replace(result)
         if result.ok:
             path = cache_path(home, server)
             try:
