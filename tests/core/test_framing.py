@@ -54,3 +54,27 @@ def test_a_line_gathered_from_chunks_is_not_changed_by_later_input():
 def test_whitespace_only_line_across_chunks_is_ignored():
     s = LineSplitter(100)
     assert feed_all(s, [b"  ", b" \t\n{}\n"]) == [b"{}"]
+
+
+def test_lines_fed_from_a_reused_buffer_are_copies() -> None:
+    """A reader hands over its own buffer (an mmap it reads into again): what the splitter
+    returns or keeps must not change when that buffer is overwritten."""
+    import mmap
+
+    buf = mmap.mmap(-1, 64)
+    splitter = LineSplitter(1000)
+    chunk = b'{"a":1}\n{"b":'
+    buf[: len(chunk)] = chunk
+    lines = splitter.feed(buf, len(chunk))
+    buf[:64] = b"x" * 64
+    rest = b"2}\n"
+    buf[: len(rest)] = rest
+    lines += splitter.feed(buf, len(rest))
+    buf[:64] = b"y" * 64
+    assert [bytes(line) for line in lines] == [b'{"a":1}', b'{"b":2}']
+
+
+def test_feed_reads_only_up_to_end() -> None:
+    splitter = LineSplitter(1000)
+    assert splitter.feed(b'{"a":1}\n{"b":2}\n', 8) == [b'{"a":1}']
+    assert splitter.pending == 0

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import psutil
@@ -149,3 +150,43 @@ async def test_log_survives_kill_9_mid_traffic_and_the_next_session_continues_it
     verified = log_verify(tmp_path / "audit.jsonl")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert len(audit_records(tmp_path)) > count_after_crash
+
+
+def _call_records_within(tmp_path: Path, tool: str, want: int, seconds: float) -> list[dict[str, object]]:
+    deadline = time.monotonic() + seconds
+    found: list[dict[str, object]] = []
+    while time.monotonic() < deadline:
+        found = tool_records(audit_records(tmp_path, timeout=0.05), tool)
+        if len(found) >= want:
+            break
+        time.sleep(0.01)
+    return found
+
+
+def test_an_answered_calls_record_is_written_without_further_traffic(tmp_path: Path) -> None:
+    """A delivered call's record may wait for the client's next message (its writing then
+    overlaps the server's work), but never longer than a moment when none comes."""
+    with raw_gateway(gateway_args(write_policy(tmp_path), server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        assert gw.call_tool("echo", {"text": "only"})["result"]["content"][0]["text"] == "only"
+        answered = time.monotonic()
+        records = _call_records_within(tmp_path, "echo", 1, 2.0)
+        waited = time.monotonic() - answered
+        assert gw.proc.poll() is None, "the gateway is still serving: the record was not written by its shutdown"
+    assert len(records) == 1 and records[0]["outcome"] == "result"
+    assert waited < 1.0, f"the record took {waited:.3f} s to reach the log"
+
+
+def test_kill_9_right_after_answers_loses_at_most_one_call_record(tmp_path: Path) -> None:
+    with raw_gateway(gateway_args(write_policy(tmp_path), server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        child = psutil.Process(int(gw.call_tool("pid")["result"]["content"][0]["text"]))
+        for i in range(20):
+            assert gw.call_tool("echo", {"text": f"k{i}"})["result"]["content"][0]["text"] == f"k{i}"
+        os.kill(gw.pid, signal.SIGKILL)
+        gw.wait_exit(5)
+        kill_leftovers({child})
+    echoes = tool_records(audit_records(tmp_path), "echo")
+    assert len(echoes) >= 19, f"{20 - len(echoes)} answered calls lost their records to kill -9"
+    verified = log_verify(tmp_path / "audit.jsonl")
+    assert verified.returncode == 0, verified.stdout + verified.stderr

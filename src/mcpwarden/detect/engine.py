@@ -292,12 +292,9 @@ class Engine:
         when a keyword is made of float characters. No keyword (honeytokens included), no
         base64/hex run start, no backslash and no ``%`` leave the confirmation and every
         decoder with nothing to do."""
-        if not self._clean_line_ok or b"\\" in raw or b"%" in raw:
+        if not self._clean_line_ok:
             return False
-        present, _, runs, _ = self._gate.presence(raw)
-        if present is None or present or runs is None or runs:
-            return False
-        return not (self._float_keywords and self._gate.float_text(raw))  # type: ignore[union-attr]
+        return self._gate.clean(raw, self._float_keywords)  # type: ignore[union-attr]
 
     def stream(self) -> StreamScanner:
         """A StreamScanner: ``feed(chunk)`` and ``close()`` return findings with absolute byte offsets."""

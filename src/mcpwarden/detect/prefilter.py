@@ -182,6 +182,8 @@ class HyperscanGate:
         self._probe_rules = [rule for rule, _, _ in usable]
         self._local = threading.local()
         self._words_db: Any = None
+        self._clean_dbs: dict[bool, Any] = {}
+        """``clean``'s databases (with and without float text), built on first use."""
         """Every occurrence of every keyword, and the shaped runs (built on first use)."""
 
     def _reported_once(self, kw: int, probed: frozenset[int]) -> bool:
@@ -219,18 +221,42 @@ class HyperscanGate:
         body = hyperscan.dumpb(db) if db is not None else b""
         self._cache.put(kind, self._cache_key, len(header).to_bytes(4, "big") + header + body)
 
-    def float_text(self, data: bytes) -> bool:
-        """Whether ``data`` (JSON text) holds a number with a fraction or an exponent, or an
-        integer of 20+ digits (see ``FLOAT_TEXT``). Stops at the first."""
-        db = _float_db()
-        scratch = getattr(self._local, "float_scratch", None)
-        if scratch is None:
-            scratch = self._local.float_scratch = hyperscan.Scratch(db)
+    def clean(self, data: bytes, floats: bool) -> bool:
+        """True when ``data`` holds no keyword, no shaped-run start, no backslash, no ``%``
+        and, with ``floats``, no float text (see ``FLOAT_TEXT``): one pass over ``data``
+        that stops at the first of them (``Engine.clean_json_line``)."""
+        db, scratch = self._clean_db(floats)
         try:
             db.scan(data, match_event_handler=_stop, scratch=scratch)
         except hyperscan.ScanTerminated:
-            return True
-        return False
+            return False
+        return True
+
+    def _clean_db(self, floats: bool) -> tuple[Any, Any]:
+        local = self._local
+        slot = "clean_floats" if floats else "clean"
+        found = getattr(local, slot, None)
+        if found is not None:
+            return found
+        db = self._clean_dbs.get(floats)
+        if db is None:
+            kind = "clean-floats" if floats else "clean"
+            loaded = self._load_cached(kind)
+            if loaded is not None and loaded[0] is not None:
+                db = loaded[0]
+            else:
+                exprs = [_escape(k) for k in self.keywords] + list(BASE64_RUN_SHAPES) + list(CLEAN_BREAKERS)
+                flags = [hyperscan.HS_FLAG_CASELESS] * self._n_kw + [0] * (len(exprs) - self._n_kw)
+                if floats:
+                    exprs += FLOAT_TEXT
+                    flags += [0] * len(FLOAT_TEXT)
+                flags = [f | hyperscan.HS_FLAG_SINGLEMATCH for f in flags]
+                db = _build(exprs, flags, [])
+                self._store_cached(kind, db, [])
+            self._clean_dbs[floats] = db
+        found = (db, hyperscan.Scratch(db))
+        setattr(local, slot, found)
+        return found
 
     def _scratch(self) -> Any:
         scratch = getattr(self._local, "scratch", None)
@@ -310,20 +336,9 @@ class HyperscanGate:
 FLOAT_TEXT = (rb"[:,\[\s]-?[0-9]+[.eE]", rb"[0-9]{20}")
 """A JSON number with a fraction or an exponent (numbers follow ``:``, ``,``, ``[`` or
 whitespace), and an integer too long for 64 bits (orjson reads it as a float)."""
-_float_dbs: list[Any] = []
-
-
-def _float_db() -> Any:
-    if not _float_dbs:
-        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        db.compile(
-            expressions=list(FLOAT_TEXT),
-            ids=list(range(len(FLOAT_TEXT))),
-            elements=len(FLOAT_TEXT),
-            flags=[hyperscan.HS_FLAG_SINGLEMATCH] * len(FLOAT_TEXT),
-        )
-        _float_dbs.append(db)
-    return _float_dbs[0]
+CLEAN_BREAKERS = (rb"\\", rb"%")
+"""A backslash (an escape: a string's text differs from its bytes) and ``%`` (a
+percent-encoded value for the decoders) make a line unclean."""
 
 
 def _stop(*_: Any) -> bool:

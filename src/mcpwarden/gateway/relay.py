@@ -16,6 +16,7 @@ import logging
 import signal
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -38,6 +39,8 @@ log = logging.getLogger("mcpwarden.gateway")
 PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion"
 OWN_ID_PREFIX = "mcpwarden-"
 MAX_QUEUED = 10_000
+AUDIT_WAIT = 0.002
+"""Longest time a delivered call's audit record waits to be written (``_write_later``)."""
 STARTUP_METHODS = frozenset({"initialize", "server/discover"})
 """A session's opening requests: sent before the upstream first spoke, they get
 ``gateway.startup_timeout`` (a server fetched by npx or uvx may take a while to start)."""
@@ -95,6 +98,9 @@ class StdioGateway:
         self._held: list[Message] = []
         """tools/call requests waiting for the gateway's own tools/list (read-only mode)."""
         self._listing_pages = 0
+        self._waiting: Callable[[], None] | None = None
+        """The one audit record waiting to be written (``_write_later``)."""
+        self._wait_armed = False
 
     # ---- life cycle -------------------------------------------------------------------
 
@@ -159,20 +165,21 @@ class StdioGateway:
         self.client_reader.close()
         code = await self.upstream.stop(self.policy.gateway.shutdown_grace)
         for call in list(self.pending.values()):
-            self._audit_call(call, "abandoned", None)
+            self._audit_call(call, "abandoned")
         self.pending.clear()
         self._audit_event("upstream", action="stop", exit_code=code)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.client_writer.drain(), 5.0)
         self.client_writer.close()
+        self._write_waiting()  # closing the writer settles the records of responses it still held
         with contextlib.suppress(Exception):
             await self.launch.close()
 
     # ---- client side ------------------------------------------------------------------
 
-    def _client_data(self, chunk: bytes) -> None:
-        self._trimmer.saw(len(chunk))
-        for line in self._client_split.feed(chunk):
+    def _client_data(self, buffer: Any, n: int) -> None:
+        self._trimmer.saw(n)
+        for line in self._client_split.feed(buffer, n):
             if isinstance(line, Oversize):
                 self._reply_client(
                     None,
@@ -196,6 +203,8 @@ class StdioGateway:
                 self._client_response(msg)
             else:
                 self._client_request(msg)
+        if self._waiting is not None:  # what the client sent is on its way: now write the waiting record
+            self._write_waiting()
 
     def _client_request(self, msg: Message) -> None:
         method = msg.method
@@ -222,7 +231,7 @@ class StdioGateway:
                 self._reply_client(msg.id, deny.code, _deny_text(deny), _deny_data(deny, self.name))
             if call is None:
                 call = self._new_call(msg, outcome)
-            self._audit_call(call, "blocked", None)
+            self._audit_call(call, "blocked")
             return
         if is_request:
             if self.startup_timeout > self.timeout and self._starting(method):
@@ -244,7 +253,7 @@ class StdioGateway:
         rid = msg.params.get("requestId")
         call = self.pending.pop(rid, None) if isinstance(rid, (int, str)) else None
         if call is not None:
-            self._audit_call(call, "cancelled", None)
+            self._audit_call(call, "cancelled")
 
     def _client_response(self, msg: Message) -> None:
         call = self.server_pending.pop(msg.id, None)
@@ -256,11 +265,11 @@ class StdioGateway:
         if outcome.deny is not None:
             self._to_upstream(error_response(call.id, outcome.deny.code, _deny_text(outcome.deny)))
             call.verdict, call.rule = outcome.verdict, outcome.rule
-            self._audit_call(call, "blocked", None)
+            self._audit_call(call, "blocked")
             return
         self._note_outcome(call, outcome)
         self._to_upstream(outcome.msg.raw)
-        self._audit_call(call, "error" if "error" in msg.obj else "result", self._result_hash(msg.obj))
+        self._audit_call(call, "error" if "error" in msg.obj else "result", msg.obj, later=True)
 
     def _track_era(self, msg: Message) -> None:
         method = msg.method
@@ -335,7 +344,7 @@ class StdioGateway:
         else:
             outcome = self.pipeline.on_request(msg, self.session)
             if outcome.deny is not None:
-                self._audit_call(self._new_call(msg, outcome), "blocked", None)
+                self._audit_call(self._new_call(msg, outcome), "blocked")
                 return
             self.client_writer.write_line(outcome.msg.raw)
 
@@ -356,13 +365,13 @@ class StdioGateway:
                 call.id, outcome.deny.code, _deny_text(outcome.deny), _deny_data(outcome.deny, self.name)
             )
             call.verdict, call.rule = outcome.verdict, outcome.rule
-            self._audit_call(call, "blocked", None)
+            self._audit_call(call, "blocked")
             return
         self._note_outcome(call, outcome)
         self.client_writer.write_line(outcome.msg.raw)
         obj = msg.obj
         self.client_writer.when_flushed(
-            lambda: self._audit_call(call, "error" if "error" in obj else "result", self._result_hash(obj))
+            lambda: self._audit_call(call, "error" if "error" in obj else "result", obj, later=True)
         )
 
     def _server_request(self, msg: Message) -> None:
@@ -370,7 +379,7 @@ class StdioGateway:
         call = self._new_call(msg, outcome)
         if outcome.deny is not None:
             self._to_upstream(error_response(msg.id, outcome.deny.code, _deny_text(outcome.deny)))
-            self._audit_call(call, "blocked", None)
+            self._audit_call(call, "blocked")
             return
         self.server_pending[msg.id] = call
         self.client_writer.write_line(outcome.msg.raw)
@@ -397,7 +406,7 @@ class StdioGateway:
                     msg_id, codes.UPSTREAM_UNAVAILABLE, f"mcpwarden: upstream server '{self.name}' is not available"
                 )
                 if call is not None:
-                    self._audit_call(call, "upstream-unavailable", None)
+                    self._audit_call(call, "upstream-unavailable")
 
     def _flush_queue(self) -> None:
         while self._queue and self._ready:
@@ -427,7 +436,7 @@ class StdioGateway:
                 codes.UPSTREAM_UNAVAILABLE,
                 f"mcpwarden: upstream server '{self.name}' exited (code {code}) before answering",
             )
-            self._audit_call(call, "upstream-exit", None)
+            self._audit_call(call, "upstream-exit")
         self.pending.clear()
         self.server_pending.clear()
         restart = self.server.restart
@@ -537,7 +546,7 @@ class StdioGateway:
                 }
                 if self._ready:
                     self.upstream.send(orjson.dumps(cancel))
-                self._audit_call(call, "timeout", None)
+                self._audit_call(call, "timeout")
 
     # ---- audit ------------------------------------------------------------------------
 
@@ -566,12 +575,12 @@ class StdioGateway:
         if outcome.verdict != "pass" and (call.verdict == "pass" or outcome.verdict == "would-deny"):
             call.verdict, call.rule = outcome.verdict, outcome.rule
 
-    def _result_hash(self, obj: dict[str, Any]) -> str | None:
-        if not self._hashing:
-            return None
-        return hashlib.sha256(orjson.dumps(obj.get("result", obj.get("error")))).hexdigest()
-
-    def _audit_call(self, call: Call, outcome: str, result_sha: str | None) -> None:
+    def _audit_call(
+        self, call: Call, outcome: str, answer: dict[str, Any] | None = None, *, later: bool = False
+    ) -> None:
+        """Record ``call``'s decision. ``answer``: the response message it got, whose result
+        (or error) is hashed for the record. ``later``: the call's response was just
+        delivered; its record may wait its turn (see ``_write_later``)."""
         warnings = None
         dlp = self.session.state.get("dlp")
         if dlp:
@@ -579,25 +588,62 @@ class StdioGateway:
             alerts = dlp.pop("alerts", None)
             if alerts:
                 self._audit_alerts(alerts)
-        record: dict[str, Any] = {
-            "event": "call",
-            "session": self.session.id,
-            "principal": self.session.principal,
-            "server": call.server,
-            "origin": call.origin,
-            "method": call.method,
-            "tool": call.tool,
-            "arg_keys": list(call.arg_keys),
-            "args_sha256": call.args_sha256,
-            "result_sha256": result_sha,
-            "verdict": call.verdict,
-            "rule": call.rule,
-            "outcome": outcome,
-            "duration_ms": round((time.monotonic() - call.started) * 1000, 3),
-        }
-        if warnings:
-            record["warnings"] = warnings
-        self._append(record)
+        if not self._hashing:  # no audit log
+            return
+        duration_ms = round((time.monotonic() - call.started) * 1000, 3)
+
+        def write() -> None:
+            result_sha = None
+            if answer is not None:
+                result = answer.get("result", answer.get("error"))
+                result_sha = hashlib.sha256(orjson.dumps(result)).hexdigest()
+            record: dict[str, Any] = {
+                "event": "call",
+                "session": self.session.id,
+                "principal": self.session.principal,
+                "server": call.server,
+                "origin": call.origin,
+                "method": call.method,
+                "tool": call.tool,
+                "arg_keys": list(call.arg_keys),
+                "args_sha256": call.args_sha256,
+                "result_sha256": result_sha,
+                "verdict": call.verdict,
+                "rule": call.rule,
+                "outcome": outcome,
+                "duration_ms": duration_ms,
+            }
+            if warnings:
+                record["warnings"] = warnings
+            self._append(record)
+
+        if later:
+            self._write_later(write)
+        else:
+            write()
+
+    def _write_later(self, write: Callable[[], None]) -> None:
+        """Let one call's record wait until the gateway has forwarded the client's next
+        message, or for ``AUDIT_WAIT`` seconds when none comes: its writing then runs while the
+        server works on that message instead of competing for the CPU with the peers that just
+        got an answer. Only one record ever waits (a second writes the first), and every
+        other record writes it first, so the log keeps the order of decisions and a
+        ``kill -9`` loses at most that one record."""
+        waiting, self._waiting = self._waiting, write
+        if waiting is not None:
+            waiting()
+        elif not self._wait_armed:
+            self._wait_armed = True
+            self.loop.call_later(AUDIT_WAIT, self._wait_over)
+
+    def _wait_over(self) -> None:
+        self._wait_armed = False
+        self._write_waiting()
+
+    def _write_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            waiting()
 
     def _audit_alerts(self, alerts: list[dict[str, Any]]) -> None:
         """Honeytoken appearances: critical, always audited and logged (never the value)."""
@@ -617,6 +663,8 @@ class StdioGateway:
         self._append(record)
 
     def _append(self, record: dict[str, Any]) -> None:
+        if self._waiting is not None:
+            self._write_waiting()
         try:
             self.audit.append(record)
         except Exception:

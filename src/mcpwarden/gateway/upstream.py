@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable
+from typing import Any
 
 from mcpwarden.errors import UpstreamError
 from mcpwarden.gateway.launch import LaunchPlan, child_preexec
@@ -96,8 +97,8 @@ class StdioUpstream:
         self.writer.write_line(body)
         return True
 
-    def _data(self, chunk: bytes) -> None:
-        for line in self._splitter.feed(chunk):
+    def _data(self, buffer: Any, n: int) -> None:
+        for line in self._splitter.feed(buffer, n):
             self.on_line(line)
 
     def _eof(self) -> None:
@@ -127,7 +128,7 @@ class StdioUpstream:
                 break
             if not chunk:
                 break
-            self._data(chunk)
+            self._data(chunk, len(chunk))
         self.reader.close()
 
     def _exited(self) -> None:

@@ -51,6 +51,13 @@ def engine_from_options(options: DetectionOptions) -> Engine:
     )
 
 
+def _what(msg: Message, key: str, tool: str | None, call: Call | None) -> str:
+    """How a denial names what it blocked."""
+    if call is not None:
+        return f"the {call.method} {key}" + (f" of tool '{tool}'" if tool else "")
+    return f"{msg.method} params" if msg.method != "tools/call" else f"arguments of tool '{tool}'"
+
+
 def _first_glob(table: dict[str, Any], name: str | None) -> Any:
     if name is None:
         return None
@@ -81,20 +88,18 @@ class DlpGuard(Guard):
             self.baseline = load_baseline(options.baseline)
             self.baseline.check_key(engine.fingerprint, options.baseline)
         self._allow = list(options.allow_rules) + list(self.settings.allow_rules)
+        engine.clean_json_line(b"{}")  # builds (or loads) the clean-line database now, not on the first message
 
     # -- hooks ---------------------------------------------------------------------------
 
     def on_request(self, msg: Message, session: Session) -> Verdict:
         if not self.enabled:
             return PASS
-        params = msg.obj.get("params")
-        if params is None:
+        if msg.obj.get("params") is None:
             return PASS
-        tool = msg.tool_name
-        what = f"{msg.method} params" if msg.method != "tools/call" else f"arguments of tool '{tool}'"
         # A server's notifications (logs, progress) carry its data towards the client, like results.
         direction = "results" if msg.origin == "server" and msg.kind == "notification" else "arguments"
-        return self._judge(msg.obj, "params", direction, tool, session, what, msg.raw)
+        return self._judge(msg, "params", direction, msg.tool_name, session, None)
 
     def on_response(self, msg: Message, call: Call, session: Session) -> Verdict:
         if not self.enabled:
@@ -103,31 +108,32 @@ class DlpGuard(Guard):
         if msg.obj.get(key) is None:
             return PASS
         direction = "arguments" if msg.origin == "client" else "results"
-        what = f"the {call.method} {key}" + (f" of tool '{call.tool}'" if call.tool else "")
-        return self._judge(msg.obj, key, direction, call.tool, session, what, msg.raw)
+        return self._judge(msg, key, direction, call.tool, session, call)
 
     # -- decisions -----------------------------------------------------------------------
 
     def _judge(
         self,
-        obj: dict[str, Any],
+        msg: Message,
         key: str,
         direction: Direction,
         tool: str | None,
         session: Session,
-        what: str,
-        raw: bytes,
+        call: Call | None,
     ) -> Verdict:
+        raw = msg.raw
         size = len(raw)
         if size > self.options.max_scan_bytes:
             return Deny(
-                f"{what} on server '{self.server}' is {size} bytes, more than detection.max_scan_bytes "
-                f"({self.options.max_scan_bytes}); blocked unscanned",
+                f"{_what(msg, key, tool, call)} on server '{self.server}' is {size} bytes, more than "
+                f"detection.max_scan_bytes ({self.options.max_scan_bytes}); blocked unscanned",
                 "detection.max_scan_bytes",
                 code=codes.SECRET_BLOCKED,
             )
         if self.engine.clean_json_line(raw):  # most messages: one pass over the line, no walk
             return PASS
+        obj = msg.obj
+        what = _what(msg, key, tool, call)
         findings = [f.moved(0, path="$." + key + (f.path or "$")[1:]) for f in self.engine.scan_json(obj[key])]
         if not findings:
             return PASS

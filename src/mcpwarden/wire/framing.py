@@ -13,6 +13,13 @@ than three times; callers treat lines as read-only bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
+
+
+class Buffer(Protocol):
+    def find(self, sub: bytes, start: int = ..., end: int = ..., /) -> int: ...
+    def __getitem__(self, index: slice, /) -> bytes | bytearray: ...
+    def __len__(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +48,16 @@ class LineSplitter:
         """Bytes of an incomplete line held in memory (none while one is being dropped)."""
         return len(self._buf)
 
-    def feed(self, data: bytes) -> list[bytes | bytearray | Oversize]:
+    def feed(self, data: Buffer, end: int | None = None) -> list[bytes | bytearray | Oversize]:
+        """The lines completed by ``data[:end]`` (all of ``data`` when ``end`` is None).
+        ``data`` is anything with ``find`` and slicing (bytes, bytearray, mmap); what the
+        splitter keeps of it is copied, so a reader may reuse its buffer afterwards."""
         out: list[bytes | bytearray | Oversize] = []
         start = 0
-        end = len(data)
+        if end is None:
+            end = len(data)
         if self._discarding:
-            nl = data.find(b"\n")
+            nl = data.find(b"\n", 0, end)
             if nl < 0:
                 self._discarded += end
                 return out
@@ -55,12 +66,12 @@ class LineSplitter:
             self._discarded = 0
             start = nl + 1
         elif self._buf:
-            nl = data.find(b"\n")
+            nl = data.find(b"\n", 0, end)
             if nl < 0:
                 if len(self._buf) + end > self.max_bytes:
                     self._start_discarding(len(self._buf) + end)
                 else:
-                    self._buf += data
+                    self._buf += memoryview(data)[:end]
                 return out
             if len(self._buf) + nl > self.max_bytes:
                 out.append(Oversize(len(self._buf) + nl))
@@ -74,13 +85,13 @@ class LineSplitter:
             start = nl + 1
         max_bytes = self.max_bytes
         while start < end:
-            nl = data.find(b"\n", start)
+            nl = data.find(b"\n", start, end)
             if nl < 0:
                 rest = end - start
                 if rest > max_bytes:
                     self._start_discarding(rest)
                 else:
-                    self._buf += data[start:]
+                    self._buf += memoryview(data)[start:end]
                 break
             if nl - start > max_bytes:
                 out.append(Oversize(nl - start))

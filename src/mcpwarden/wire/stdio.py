@@ -13,6 +13,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from itertools import islice
+from typing import Any
 
 READ_SIZE = 4 << 20
 WRITEV_PIECES = 64  # well under IOV_MAX (1024)
@@ -32,13 +33,16 @@ def enlarge_pipe(fd: int) -> None:
 
 
 class FdReader:
-    """Calls ``on_data(chunk)`` for every chunk read from ``fd`` and ``on_eof()`` once at the end."""
+    """Calls ``on_data(buffer, n)`` for every chunk read from ``fd`` (the chunk is
+    ``buffer[:n]``) and ``on_eof()`` once at the end. ``buffer`` is the reader's own and is
+    read into again after the call: ``on_data`` copies what it keeps (``LineSplitter.feed``
+    does), so a chunk is copied once, not twice."""
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
         fd: int,
-        on_data: Callable[[bytes], None],
+        on_data: Callable[[Any, int], None],
         on_eof: Callable[[], None],
     ):
         self.loop = loop
@@ -50,7 +54,6 @@ class FdReader:
         self._thread: threading.Thread | None = None
         # An anonymous mapping: its pages cost memory only once a large message has used them.
         self._buffer = mmap.mmap(-1, READ_SIZE)
-        self._view = memoryview(self._buffer)
         self._resume = threading.Event()
         self._resume.set()
         try:
@@ -70,7 +73,7 @@ class FdReader:
         except OSError:
             n = 0
         if n:
-            self.on_data(self._view[:n].tobytes())
+            self.on_data(self._buffer, n)
         else:
             self._finish()
 
@@ -94,7 +97,7 @@ class FdReader:
                 return
             try:
                 if data:
-                    self.loop.call_soon_threadsafe(self.on_data, data)
+                    self.loop.call_soon_threadsafe(self.on_data, data, len(data))
                 else:
                     self.loop.call_soon_threadsafe(self._finish)
                     return
