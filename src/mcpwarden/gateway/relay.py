@@ -100,7 +100,7 @@ class StdioGateway:
         self._listing_pages = 0
         self._waiting: Callable[[], None] | None = None
         """The one audit record waiting to be written (``_write_later``)."""
-        self._wait_armed = False
+        self._wait_timer: asyncio.TimerHandle | None = None
 
     # ---- life cycle -------------------------------------------------------------------
 
@@ -632,15 +632,13 @@ class StdioGateway:
         waiting, self._waiting = self._waiting, write
         if waiting is not None:
             waiting()
-        elif not self._wait_armed:
-            self._wait_armed = True
-            self.loop.call_later(AUDIT_WAIT, self._wait_over)
-
-    def _wait_over(self) -> None:
-        self._wait_armed = False
-        self._write_waiting()
+        elif self._wait_timer is None:
+            self._wait_timer = self.loop.call_later(AUDIT_WAIT, self._write_waiting)
 
     def _write_waiting(self) -> None:
+        timer, self._wait_timer = self._wait_timer, None
+        if timer is not None:
+            timer.cancel()  # a cancelled timer never wakes the loop
         waiting, self._waiting = self._waiting, None
         if waiting is not None:
             waiting()
