@@ -197,6 +197,11 @@ class Engine:
         """Whether scan_json may pick the strings to scan from the value's serialization."""
         self._clean_line_ok = self.gate_kind == "hyperscan" and not any(map(_crosses_separator, self._keywords))
         self._float_keywords = any(set(k) <= _FLOAT_REPR_BYTES for k in self._keywords)
+        self.stream_margin = _stream_margin(self.rules, self._keywords)
+        """Bytes to hold back behind the clean part of a line that arrives in pieces: no
+        finding can start further than this before the first byte ``clean_json_line`` objects
+        to (a keyword, run start, escape, ``%`` or float), so everything before that byte
+        minus this margin may be sent on (``gateway.stream_results``)."""
 
     @classmethod
     def load(
@@ -522,6 +527,16 @@ def _worth_probing(rule: Rule) -> bool:
     first literal (an e-mail's local part) would slow the gate more than they save."""
     weak = rule.tier in ("generic", "pii") or min(len(k) for k in rule.keywords) <= 3
     return weak and leading_width(rule.probe or rule.regex) < PROBE_LEAD_LIMIT
+
+
+def _stream_margin(rules: Sequence[Rule], keywords: Sequence[bytes]) -> int:
+    """See ``Engine.stream_margin``. A finding starts at most this far before what the clean
+    check reports: a rule's window (``before`` in ``_compile``), a percent-encoded token
+    (2048 bytes back), a JSON-escaped literal (``decoders.MAX_TOKEN`` back); plus the longest
+    thing the check matches (a keyword, a run's first ``MIN_BASE64`` bytes, a float's text)."""
+    reach = max([decoders.MAX_TOKEN, 2048, *(r.max_width + KEYWORD_REACH for r in rules)])
+    longest = max([decoders.MIN_BASE64 + 1, 64, *(len(k) for k in keywords)])
+    return reach + longest
 
 
 def _windows(

@@ -43,6 +43,7 @@ class Pipeline:
         self.monitor = monitor
         self.needs_tool_list = any(getattr(g, "needs_tool_list", False) for g in self.guards)
         """Some guard must know the server's tools before it can judge a tools/call."""
+        self._stream_plans: dict[str, Any] = {}
         self._request_hooks: dict[str | None, tuple[tuple[str, RequestHook], ...]] = {}
         self._response_hooks: dict[str | None, tuple[tuple[str, ResponseHook], ...]] = {}
 
@@ -57,6 +58,20 @@ class Pipeline:
             if len(cache) < 4096:  # methods are peer-chosen strings: bound the cache
                 cache[method] = found
         return found
+
+    def stream_plan(self, method: str) -> tuple[int, tuple[Callable[[bytes], bool], ...]] | None:
+        """How a response to ``method`` may be streamed: (bytes to hold back, byte checks), or
+        None when some guard must see it whole first (see ``guards.base``)."""
+        plan = self._stream_plans.get(method, False)
+        if plan is False:
+            guards = [g for g in self.guards if g.defines("on_response") and (g.methods is None or method in g.methods)]
+            if all(g.streams(method) for g in guards):
+                plan = (max([0, *(g.stream_margin for g in guards)]), tuple(g.check_stream for g in guards))
+            else:
+                plan = None
+            if len(self._stream_plans) < 4096:
+                self._stream_plans[method] = plan
+        return plan
 
     def on_request(self, msg: Message, session: Session) -> Outcome:
         hooks = self._hooks_for(msg.method, "on_request", self._request_hooks)

@@ -26,6 +26,7 @@ from mcpwarden.gateway.launch import LaunchPlan
 from mcpwarden.gateway.memory import HeapTrimmer
 from mcpwarden.gateway.pipeline import Outcome, Pipeline
 from mcpwarden.gateway.session import Call, Session
+from mcpwarden.gateway.stream import ENVELOPE_BYTES, ResponseStream, envelope_id
 from mcpwarden.gateway.upstream import StdioUpstream
 from mcpwarden.guards.tools import ToolsGuard
 from mcpwarden.policy.schema import Policy, ServerPolicy
@@ -101,6 +102,10 @@ class StdioGateway:
         self._waiting: Callable[[], None] | None = None
         """The one audit record waiting to be written (``_write_later``)."""
         self._wait_timer: asyncio.TimerHandle | None = None
+        self._stream: ResponseStream | None = None
+        """The server response being streamed to the client (``gateway.stream_results``)."""
+        self._stream_declined = False
+        """The large line arriving now was looked at and is not streamed."""
 
     # ---- life cycle -------------------------------------------------------------------
 
@@ -121,6 +126,8 @@ class StdioGateway:
             self._upstream_backlog,
             self.max_bytes,
         )
+        if self.policy.gateway.stream_results:
+            self.upstream.on_partial = self._server_partial
         self._start_upstream()
         self.client_reader = FdReader(loop, self.client_in, self._client_data, self._client_eof)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -319,6 +326,8 @@ class StdioGateway:
 
     def _from_server(self, line: bytes | Oversize) -> None:
         self._upstream_spoke = True
+        stream, self._stream = self._stream, None
+        self._stream_declined = False
         self._trimmer.saw(line.size if isinstance(line, Oversize) else len(line))
         if isinstance(line, Oversize):
             log.warning(
@@ -327,6 +336,8 @@ class StdioGateway:
                 self.name,
             )
             self._audit_event("malformed", origin="server", reason="too-large", size=line.size)
+            if stream is not None:
+                self._stream_failed(stream, "larger than gateway.max_message_bytes")
             return
         try:
             msg = parse(line, "server")
@@ -334,11 +345,16 @@ class StdioGateway:
             reason, msg_id = exc.args[0], exc.args[1]
             log.warning("dropped output from upstream '%s' that is not a JSON-RPC message: %s", self.name, reason[:200])
             self._audit_event("malformed", origin="server", reason=reason.split(":")[0])
-            if msg_id is not None:
+            if stream is not None:
+                self._stream_failed(stream, "not a valid JSON-RPC message")
+            elif msg_id is not None:
                 self._to_upstream(error_response(msg_id, codes.INVALID_REQUEST, f"mcpwarden: {reason}"))
             return
+        if stream is not None and (msg.kind != "response" or msg.id != stream.id):
+            self.client_writer.end_partial(b"")  # not the response it began as: cut what was sent short
+            stream = None
         if msg.kind == "response":
-            self._server_response(msg)
+            self._server_response(msg, stream)
         elif msg.kind == "request":
             self._server_request(msg)
         else:
@@ -348,9 +364,11 @@ class StdioGateway:
                 return
             self.client_writer.write_line(outcome.msg.raw)
 
-    def _server_response(self, msg: Message) -> None:
+    def _server_response(self, msg: Message, stream: ResponseStream | None = None) -> None:
         call = self.pending.pop(msg.id, None)
         if call is None:
+            if stream is not None:  # its request was answered meanwhile (timeout, cancelled)
+                self.client_writer.end_partial(b"")
             if self.own_pending and isinstance(msg.id, str) and msg.id in self.own_pending:
                 self._own_response(msg)
                 return
@@ -360,6 +378,12 @@ class StdioGateway:
         if call.method == "initialize" and "error" in msg.obj:
             self._initialize_refused()
         outcome = self.pipeline.on_response(msg, call, self.session)
+        if stream is not None:
+            # The client has the response's first part: end it with the rest when it goes out
+            # as it came, else cut it short (unparseable) before what replaces it.
+            self.client_writer.end_partial(
+                msg.raw[stream.sent :] if outcome.deny is None and outcome.msg is msg else b""
+            )
         if outcome.deny is not None:
             self._reply_client(
                 call.id, outcome.deny.code, _deny_text(outcome.deny), _deny_data(outcome.deny, self.name)
@@ -368,11 +392,41 @@ class StdioGateway:
             self._audit_call(call, "blocked")
             return
         self._note_outcome(call, outcome)
-        self.client_writer.write_line(outcome.msg.raw)
+        if stream is None or outcome.msg is not msg:
+            self.client_writer.write_line(outcome.msg.raw)
         obj = msg.obj
         self.client_writer.when_flushed(
             lambda: self._audit_call(call, "error" if "error" in obj else "result", obj, later=True)
         )
+
+    def _server_partial(self, line: bytearray) -> None:
+        """A large line from the server is arriving: stream it if it is a response that may be
+        streamed (see ``gateway.stream``)."""
+        stream = self._stream
+        if stream is None:
+            if self._stream_declined:
+                return
+            self._stream_declined = True  # decided once per line
+            msg_id = envelope_id(bytes(line[:ENVELOPE_BYTES]))
+            call = self.pending.get(msg_id) if msg_id is not None else None
+            plan = self.pipeline.stream_plan(call.method) if call is not None else None
+            if plan is None or self.client_writer.partial_open:
+                return
+            stream = self._stream = ResponseStream(call, msg_id, *plan)  # type: ignore[arg-type]
+        data = stream.advance(line)
+        if data:
+            self.client_writer.write_partial(data)
+
+    def _stream_failed(self, stream: ResponseStream, why: str) -> None:
+        """A streamed response turned out unusable: cut what was sent short and answer its
+        request with an error (fail closed)."""
+        self.client_writer.end_partial(b"")
+        call = self.pending.pop(stream.id, None)
+        if call is not None:
+            self._reply_client(
+                call.id, codes.UPSTREAM_INVALID, f"mcpwarden: upstream server '{self.name}' sent a response {why}"
+            )
+            self._audit_call(call, "upstream-invalid")
 
     def _server_request(self, msg: Message) -> None:
         outcome = self.pipeline.on_request(msg, self.session)
@@ -418,6 +472,10 @@ class StdioGateway:
     # ---- upstream restarts ------------------------------------------------------------
 
     def _upstream_exited(self, code: int | None) -> None:
+        if self._stream is not None:
+            self._stream = None
+            self.client_writer.end_partial(b"")  # its request is answered below
+        self._stream_declined = False
         self._ready = False
         self._upstream_spoke = False
         self._restarted = True
@@ -531,6 +589,10 @@ class StdioGateway:
             expired = [c for c in self.pending.values() if now - c.started > (c.timeout or default)]
             for call in expired:
                 del self.pending[call.id]
+                if self._stream is not None and self._stream.call is call:
+                    self._stream = None
+                    self._stream_declined = True  # the rest of that line is not streamed
+                    self.client_writer.end_partial(b"")
                 limit, key = (
                     (call.timeout, "gateway.startup_timeout") if call.timeout else (default, "gateway.request_timeout")
                 )

@@ -14,6 +14,7 @@ from typing import Any
 
 from mcpwarden.errors import UpstreamError
 from mcpwarden.gateway.launch import LaunchPlan, child_preexec
+from mcpwarden.gateway.stream import STREAM_AFTER
 from mcpwarden.wire.framing import LineSplitter, Oversize
 from mcpwarden.wire.stdio import FdReader, FdWriter, enlarge_pipe
 
@@ -38,6 +39,8 @@ class StdioUpstream:
         self.on_exit = on_exit
         self.on_backlog = on_backlog
         self.max_bytes = max_bytes
+        self.on_partial: Callable[[bytearray], None] | None = None
+        """Called with a large line's part gathered so far, after each read that adds to it."""
         self.proc: subprocess.Popen[bytes] | None = None
         self.reader: FdReader | None = None
         self.writer: FdWriter | None = None
@@ -80,7 +83,11 @@ class StdioUpstream:
         self._splitter = LineSplitter(self.max_bytes)
         in_fd, out_fd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         enlarge_pipe(in_fd)
-        enlarge_pipe(out_fd)
+        if self.on_partial is None:
+            # Held whole, a large message is best read in one go. Streamed, it goes on sooner
+            # from a default-sized pipe: the server's writing, the gateway's checks and the
+            # client's reading then overlap, 64 KiB at a time.
+            enlarge_pipe(out_fd)
         self.writer = FdWriter(self.loop, in_fd, self._write_failed, self.on_backlog)
         self.reader = FdReader(self.loop, out_fd, self._data, self._eof)
         try:
@@ -98,8 +105,11 @@ class StdioUpstream:
         return True
 
     def _data(self, buffer: Any, n: int) -> None:
-        for line in self._splitter.feed(buffer, n):
+        splitter = self._splitter
+        for line in splitter.feed(buffer, n):
             self.on_line(line)
+        if self.on_partial is not None and splitter.buffered >= STREAM_AFTER:
+            self.on_partial(splitter.partial)
 
     def _eof(self) -> None:
         # stdout closed: the process is ending or has closed its protocol channel; either way it is gone.

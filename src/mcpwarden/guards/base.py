@@ -8,6 +8,15 @@ compiles whatever lookups it needs), then its hooks are called for each message:
 * ``on_response(msg, call, session)``: the response to a request that passed earlier;
   ``call`` describes that request (method, tool, server).
 
+A large response can be streamed (``gateway.stream_results``): sent on in pieces while it
+arrives, instead of being held whole until the hooks have seen it. That happens only when
+every guard with an ``on_response`` hook for its method says ``streams(method)``; such a
+guard promises that it never denies or rewrites that response for anything in bytes its
+``check_stream`` passed, except bytes of the last ``stream_margin`` of them. The gateway
+holds back the margin and at least the line's last byte, so a response that a hook does
+block or rewrite in the end reaches the client cut short (unparseable) and is followed by
+the error or the rewritten message.
+
 A hook returns a verdict: ``PASS``, ``Deny(...)`` or ``Rewrite(...)``. A hook a guard does
 not define is never called; ``methods`` narrows the requests a guard sees (None: all), and
 the pipeline works out once, when it is built, which guard runs for which method. A guard
@@ -70,6 +79,18 @@ class Guard:
 
     def on_response(self, msg: Message, call: Call, session: Session) -> Verdict:  # pragma: no cover
         raise NotImplementedError
+
+    stream_margin: int = 0
+    """Bytes to hold back behind those ``check_stream`` passed (see the module docstring)."""
+
+    def streams(self, method: str) -> bool:
+        """Whether responses to ``method`` may be streamed through this guard. Default: no."""
+        return False
+
+    def check_stream(self, data: bytes) -> bool:
+        """Whether ``data``, the next bytes of a streamed response (with some bytes before
+        them again, so nothing is missed at a boundary), may go on once the margin is held back."""
+        return True
 
     @classmethod
     def defines(cls, hook: str) -> bool:

@@ -89,6 +89,18 @@ class DlpGuard(Guard):
             self.baseline.check_key(engine.fingerprint, options.baseline)
         self._allow = list(options.allow_rules) + list(self.settings.allow_rules)
         engine.clean_json_line(b"{}")  # builds (or loads) the clean-line database now, not on the first message
+        self.stream_margin = engine.stream_margin if self.enabled else 0
+
+    # -- streaming (see guards.base) -------------------------------------------------------
+
+    def streams(self, method: str) -> bool:
+        # A finding can only start within ``stream_margin`` before a byte the clean check
+        # objects to; ``check_stream`` passes no such byte, so none of what goes on early can
+        # be part of what this guard would block or redact.
+        return True
+
+    def check_stream(self, data: bytes) -> bool:
+        return not self.enabled or self.engine.clean_json_line(data)
 
     # -- hooks ---------------------------------------------------------------------------
 

@@ -91,6 +91,9 @@ class ToolsGuard(Guard):
             return Deny("tools/call without a tool name", f"{self.prefix}.allow")
         return self._refusal(tool, session) or PASS
 
+    def streams(self, method: str) -> bool:
+        return method != "tools/list"  # a listing may lose denied tools: it is held whole
+
     def on_response(self, msg: Message, call: Call, session: Session) -> Verdict:
         if call.method != "tools/list":
             return PASS

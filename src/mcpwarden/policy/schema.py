@@ -58,6 +58,13 @@ class GatewayOptions(StrictModel):
     shutdown_grace: float = Field(
         2.0, gt=0, description="Seconds to wait after closing the upstream's stdin, and again after SIGTERM."
     )
+    stream_results: bool = Field(
+        True,
+        description="Send a large response (64 KiB or more) on to the client while it arrives, as far as the guards "
+        "have checked it (holding back a margin), instead of holding it whole first. A response blocked or rewritten "
+        "in the end then reaches the client cut short, followed by the error or the rewritten message. false: hold "
+        "every message whole.",
+    )
 
 
 class ServerSettings(StrictModel):

@@ -26,11 +26,23 @@ UPSTREAM_TIMEOUT = -31004
 """The upstream server did not answer within the configured request timeout."""
 MESSAGE_TOO_LARGE = -31005
 """The message exceeds gateway.max_message_bytes."""
+UPSTREAM_INVALID = -31006
+"""The upstream's answer to this request was not a valid JSON-RPC message (or too large),
+noticed after part of it had been streamed to the client."""
 SECRET_BLOCKED = -31010
 """The detection engine found a secret, honeytoken or PII that policy blocks."""
 SANDBOX_REFUSED = -31020
 """The sandbox refused to start the server: a required protection is unavailable."""
 
 GATEWAY_CODES = frozenset(
-    {DENIED, GUARD_FAILED, UPSTREAM_UNAVAILABLE, UPSTREAM_TIMEOUT, MESSAGE_TOO_LARGE, SECRET_BLOCKED, SANDBOX_REFUSED}
+    {
+        DENIED,
+        GUARD_FAILED,
+        UPSTREAM_UNAVAILABLE,
+        UPSTREAM_TIMEOUT,
+        MESSAGE_TOO_LARGE,
+        UPSTREAM_INVALID,
+        SECRET_BLOCKED,
+        SANDBOX_REFUSED,
+    }
 )

@@ -44,6 +44,11 @@ class LineSplitter:
         return self._discarded if self._discarding else len(self._buf)
 
     @property
+    def partial(self) -> bytearray:
+        """The incomplete line gathered so far (read-only for callers)."""
+        return self._buf
+
+    @property
     def buffered(self) -> int:
         """Bytes of an incomplete line held in memory (none while one is being dropped)."""
         return len(self._buf)

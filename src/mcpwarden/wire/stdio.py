@@ -154,33 +154,73 @@ class FdWriter:
         self.closed = False
         self._drained: list[asyncio.Future[None]] = []
         self._after_flush: list[Callable[[], None]] = []
+        self._held: list[bytes] | None = None
+        """Lines waiting for a streamed line to end (None: no line is being streamed)."""
         with contextlib.suppress(OSError):
             os.set_blocking(fd, False)
 
     def write_line(self, body: bytes) -> None:
         if self.closed:
             return
+        if self._held is not None:  # a line is being streamed: this one waits its turn
+            self._held.append(body)
+            return
+        self._write((body, b"\n"))
+
+    def write_partial(self, data: bytes) -> None:
+        """Write the next bytes of a line whose end is not known yet (a streamed response).
+        Until ``end_partial``, lines given to ``write_line`` wait behind it."""
+        if self.closed:
+            return
+        if self._held is None:
+            self._held = []
+        self._write((data,))
+
+    def end_partial(self, tail: bytes) -> None:
+        """End the streamed line with ``tail`` and a newline (an empty ``tail`` leaves it cut
+        short: the peer sees an incomplete line it cannot parse), then write the lines that
+        waited for it."""
+        held, self._held = self._held, None
+        if self.closed:
+            return
+        if held is None:  # nothing of the line went out: ``tail`` is all of it
+            if tail:
+                self._write((tail, b"\n"))
+            return
+        self._write((tail, b"\n") if tail else (b"\n",))
+        for body in held:
+            self.write_line(body)
+
+    @property
+    def partial_open(self) -> bool:
+        return self._held is not None
+
+    def _write(self, pieces: tuple[bytes, ...]) -> None:
         if not self._queue:
             try:
-                n = os.writev(self.fd, (body, b"\n"))
+                n = os.writev(self.fd, pieces)
             except (BlockingIOError, InterruptedError):
                 n = 0
             except OSError as exc:
                 self._fail(exc)
                 return
-            total = len(body) + 1
-            if n == total:
+            for piece in pieces:
+                size = len(piece)
+                if n >= size:
+                    n -= size
+                elif n:
+                    self._queue.append(memoryview(piece)[n:])
+                    self._queued += size - n
+                    n = 0
+                else:
+                    self._queue.append(memoryview(piece))
+                    self._queued += size
+            if not self._queue:
                 return
-            if n < len(body):
-                self._queue.append(memoryview(body)[n:])
-                self._queue.append(memoryview(b"\n"))
-            else:
-                self._queue.append(memoryview(b"\n"))
-            self._queued += total - n
         else:
-            self._queue.append(memoryview(body))
-            self._queue.append(memoryview(b"\n"))
-            self._queued += len(body) + 1
+            for piece in pieces:
+                self._queue.append(memoryview(piece))
+                self._queued += len(piece)
         if not self._waiting:
             self._waiting = True
             try:
@@ -274,5 +314,6 @@ class FdWriter:
                 self.loop.remove_writer(self.fd)
         self._queue.clear()
         self._queued = 0
+        self._held = None
         self._notify_drained()
         self._run_after_flush()

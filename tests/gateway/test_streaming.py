@@ -1,0 +1,207 @@
+"""Streaming of large server responses (``gateway.stream_results``): the client reads a large
+result while the gateway still receives it, nothing sent early is part of what detection
+blocks or redacts, and a response that goes wrong after its start reaches the client cut
+short (unparseable), followed by the error. Real gateway, plain JSON-RPC fixture server
+(tests/fixtures/stream_server.py) so the test decides how its output arrives."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from mcpwarden.detect.honeytoken import mint
+from mcpwarden.wire import codes
+
+from .conftest import FIXTURES, PYTHON, descendants, gateway_args, gateway_env, kill_leftovers, write_policy
+
+STREAM_SERVER = str(FIXTURES / "stream_server.py")
+
+
+class StreamClient:
+    """The gateway over its pipes, with stdout gathered as raw bytes (partial lines included)."""
+
+    def __init__(self, tmp_path: Path, **gateway: Any):
+        policy = write_policy(tmp_path, command=[PYTHON, STREAM_SERVER], gateway=gateway)
+        self.proc = subprocess.Popen(
+            [PYTHON, *gateway_args(policy, server="fx")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=gateway_env(tmp_path),
+            start_new_session=True,
+        )
+        self.out = bytearray()
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self._next_id = 0
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while chunk := os.read(fd, 1 << 20):
+            with self._lock:
+                self.out += chunk
+
+    def size(self) -> int:
+        with self._lock:
+            return len(self.out)
+
+    def wait(self, predicate: Any, timeout: float = 15.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if predicate(bytes(self.out)):
+                    return True
+            time.sleep(0.005)
+        return False
+
+    def send(self, method: str, params: dict[str, Any]) -> int:
+        self._next_id += 1
+        assert self.proc.stdin is not None
+        line = {"jsonrpc": "2.0", "id": self._next_id, "method": method, "params": params}
+        self.proc.stdin.write(orjson.dumps(line) + b"\n")
+        self.proc.stdin.flush()
+        return self._next_id
+
+    def lines_after(self, start: int) -> list[bytes]:
+        with self._lock:
+            return bytes(self.out[start:]).split(b"\n")[:-1]
+
+    def answer(self, msg_id: int, start: int, timeout: float = 15.0) -> tuple[dict[str, Any], list[bytes]]:
+        """The parsed answer to ``msg_id`` among the whole lines written since ``start``, and
+        the lines before it that are not JSON (cut-short streamed responses)."""
+        found: dict[str, Any] = {}
+
+        def arrived(out: bytes) -> bool:
+            for line in out[start:].split(b"\n")[:-1]:
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    obj = orjson.loads(line)
+                    if isinstance(obj, dict) and obj.get("id") == msg_id:
+                        found.update(obj)
+                        return True
+            return False
+
+        assert self.wait(arrived, timeout), f"no answer to {msg_id} within {timeout}s"
+        broken = []
+        for line in self.lines_after(start):
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                broken.append(line)
+                continue
+            if isinstance(obj, dict) and obj.get("id") == msg_id:
+                break
+        return found, broken
+
+    def initialize(self) -> None:
+        msg_id = self.send(
+            "initialize",
+            {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+        )
+        self.answer(msg_id, 0)
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+        self.proc.stdin.flush()
+
+    def call(self, tool: str, **arguments: Any) -> int:
+        return self.send("tools/call", {"name": tool, "arguments": arguments})
+
+
+@contextlib.contextmanager
+def stream_client(tmp_path: Path, **gateway: Any) -> Iterator[StreamClient]:
+    client = StreamClient(tmp_path, **gateway)
+    try:
+        client.initialize()
+        yield client
+    finally:
+        seen = descendants(client.proc.pid)
+        with contextlib.suppress(OSError):
+            client.proc.stdin.close()  # type: ignore[union-attr]
+        try:
+            client.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            client.proc.kill()
+            client.proc.wait(10)
+        kill_leftovers(seen)
+
+
+def text_of(answer: dict[str, Any]) -> str:
+    return answer["result"]["content"][0]["text"]
+
+
+def test_a_large_result_reaches_the_client_while_the_server_still_writes_it(tmp_path: Path) -> None:
+    marker = tmp_path / "go"
+    with stream_client(tmp_path) as client:
+        start = client.size()
+        msg_id = client.call("halves", first=600_000, rest=100_000, marker=str(marker))
+        early = client.wait(lambda out: len(out) - start >= 400_000, timeout=15)
+        marker.touch()
+        answer, broken = client.answer(msg_id, start)
+    assert early, "the first 600 KB were held until the whole response had arrived"
+    assert text_of(answer) == "." * 700_000 and not broken
+
+
+def test_with_stream_results_off_a_response_is_held_whole(tmp_path: Path) -> None:
+    marker = tmp_path / "go"
+    with stream_client(tmp_path, stream_results=False) as client:
+        start = client.size()
+        msg_id = client.call("halves", first=600_000, rest=100_000, marker=str(marker))
+        early = client.wait(lambda out: len(out) > start, timeout=1.0)
+        marker.touch()
+        answer, broken = client.answer(msg_id, start)
+    assert not early, "stream_results: false sent part of a response before it was whole"
+    assert text_of(answer) == "." * 700_000 and not broken
+
+
+@pytest.mark.parametrize("at", [70_000, 300_000, 950_000])
+def test_a_secret_deep_in_a_streamed_result_never_leaves_whole_or_in_part(tmp_path: Path, at: int) -> None:
+    secret = mint("github").value
+    with stream_client(tmp_path) as client:
+        start = client.size()
+        msg_id = client.call("blob", size=1_000_000, reversed=secret[::-1], at=at)
+        answer, broken = client.answer(msg_id, start)
+        with client._lock:
+            out = bytes(client.out[start:])
+    text = text_of(answer)
+    assert secret not in text and "[REDACTED:" in text and text.startswith("." * (at - 1))
+    assert b"ghp_" not in out and secret[4:12].encode() not in out and secret[-8:].encode() not in out
+    if at >= 300_000:  # far enough in: the response's start went out before the secret was reached
+        assert len(broken) == 1 and len(broken[0]) >= 100_000, "the clean start was not streamed"
+    for line in broken:
+        assert b'"text":"' in line, f"a cut-short line that is not the response's start: {line[:200]!r}"
+        assert set(line[line.index(b'"text":"') + 8 :]) <= {ord(".")}, "only checked filler went out early"
+
+
+def test_a_streamed_response_larger_than_max_message_bytes_is_cut_short_and_answered(tmp_path: Path) -> None:
+    with stream_client(tmp_path, max_message_bytes=400_000) as client:
+        start = client.size()
+        msg_id = client.call("blob", size=600_000)
+        answer, broken = client.answer(msg_id, start)
+        assert answer["error"]["code"] == codes.UPSTREAM_INVALID
+        assert "max_message_bytes" in answer["error"]["message"]
+        assert len(broken) == 1 and len(broken[0]) < 400_000
+        later = client.size()
+        again = client.call("small")
+        assert text_of(client.answer(again, later)[0]) == "ok"
+
+
+def test_an_upstream_exit_in_the_middle_of_a_streamed_response(tmp_path: Path) -> None:
+    with stream_client(tmp_path) as client:
+        start = client.size()
+        msg_id = client.call("die_midway", size=500_000)
+        answer, broken = client.answer(msg_id, start)
+        assert answer["error"]["code"] == codes.UPSTREAM_UNAVAILABLE
+        assert len(broken) == 1
+        later = client.size()
+        again = client.call("small")  # the restarted server answers
+        assert text_of(client.answer(again, later, timeout=30)[0]) == "ok"
