@@ -9,13 +9,14 @@ with 16 concurrent callers on one session, MB/s of 1 MB tool results, and the ga
 then the ratios against direct. Targets (issue 2): added p50 <= 0.25 ms, calls/s >= 0.8x,
 1 MB throughput >= 0.8x, gateway RSS <= 60 MB.
 
-Last measured (2026-11-21, end of session 2, 2 cores, load average 0.5-1.1, medians of 5
-rounds, four runs): added p50 +0.26 to +0.32 ms; calls/s 0.85-1.02x; 1 MB results 0.77-0.80x;
-RSS 52-53 MB after the 1 MB results, 44-48 MB 0.5 s later. With --no-audit --no-detection the
-relay alone adds about +0.22 ms and reaches about 0.79x: the rest of the cost is the relay's
-store-and-forward (a response is read whole, parsed and checked before its first byte goes
-on), not the guards. The machine's load moves the 1 MB ratio by +-0.05 between runs: compare
-runs made together.
+Last measured (2026-11-21, session 3, 2 cores, load average 0.5-1.0, medians of 5 rounds,
+three runs): added p50 +0.23 to +0.26 ms; calls/s 0.87-0.91x; 1 MB results 0.83-0.89x (large
+results are streamed: gateway.stream_results); RSS 48 MB after the 1 MB results, 43 MB 0.5 s
+later. For reference, on the same machine and peers a Python relay that does no work at all
+adds about +0.15 ms p50 (asyncio) and reaches 0.7x for 1 MB results if it holds each line
+whole, 0.93x if it forwards bytes as they come. With 2 cores shared by three Python
+processes, what the gateway spends on CPU shows in the client's latency even when it runs
+after delivery, so p50 moves by +-0.03 ms between runs: compare runs made together.
 """
 
 from __future__ import annotations
