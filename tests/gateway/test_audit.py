@@ -190,3 +190,22 @@ def test_kill_9_right_after_answers_loses_at_most_one_call_record(tmp_path: Path
     assert len(echoes) >= 19, f"{20 - len(echoes)} answered calls lost their records to kill -9"
     verified = log_verify(tmp_path / "audit.jsonl")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_records_keep_the_order_of_answers_when_responses_come_back_to_back(tmp_path: Path) -> None:
+    """Pipelined calls: answers arrive one after another with no client message between
+    them, so each record that waits is written by the next; the log keeps their order."""
+    from mcpwarden.gateway.relay import sha256_json
+
+    with raw_gateway(gateway_args(write_policy(tmp_path), server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        burst = b"".join(
+            b'{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":"o%d"}}}\n'
+            % (i, i)
+            for i in range(1, 61)
+        )
+        gw.send(burst)
+        answered = [gw.read_message()["id"] for _ in range(60)]
+        records = _call_records_within(tmp_path, "echo", 60, 5.0)
+    expected = [sha256_json({"text": f"o{i}"}) for i in answered]
+    assert [r["args_sha256"] for r in records] == expected

@@ -691,10 +691,11 @@ class StdioGateway:
         got an answer. Only one record ever waits (a second writes the first), and every
         other record writes it first, so the log keeps the order of decisions and a
         ``kill -9`` loses at most that one record."""
-        waiting, self._waiting = self._waiting, write
+        waiting, self._waiting = self._waiting, None
         if waiting is not None:
-            waiting()
-        elif self._wait_timer is None:
+            waiting()  # before ``write`` waits: records keep the order of decisions
+        self._waiting = write
+        if self._wait_timer is None:
             self._wait_timer = self.loop.call_later(AUDIT_WAIT, self._write_waiting)
 
     def _write_waiting(self) -> None:
