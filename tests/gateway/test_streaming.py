@@ -139,11 +139,12 @@ def text_of(answer: dict[str, Any]) -> str:
     return answer["result"]["content"][0]["text"]
 
 
-def test_a_large_result_reaches_the_client_while_the_server_still_writes_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("order", ["id-first", "result-first"])
+def test_a_large_result_reaches_the_client_while_the_server_still_writes_it(tmp_path: Path, order: str) -> None:
     marker = tmp_path / "go"
     with stream_client(tmp_path) as client:
         start = client.size()
-        msg_id = client.call("halves", first=600_000, rest=100_000, marker=str(marker))
+        msg_id = client.call("halves", first=600_000, rest=100_000, marker=str(marker), order=order)
         early = client.wait(lambda out: len(out) - start >= 400_000, timeout=15)
         marker.touch()
         answer, broken = client.answer(msg_id, start)
@@ -163,12 +164,13 @@ def test_with_stream_results_off_a_response_is_held_whole(tmp_path: Path) -> Non
     assert text_of(answer) == "." * 700_000 and not broken
 
 
-@pytest.mark.parametrize("at", [70_000, 300_000, 950_000])
-def test_a_secret_deep_in_a_streamed_result_never_leaves_whole_or_in_part(tmp_path: Path, at: int) -> None:
+@pytest.mark.parametrize(("at", "order"), [(70_000, "id-first"), (300_000, "id-first"), (950_000, "id-first"),
+                                         (300_000, "result-first")])
+def test_a_secret_deep_in_a_streamed_result_never_leaves_whole_or_in_part(tmp_path: Path, at: int, order: str) -> None:
     secret = mint("github").value
     with stream_client(tmp_path) as client:
         start = client.size()
-        msg_id = client.call("blob", size=1_000_000, reversed=secret[::-1], at=at)
+        msg_id = client.call("blob", size=1_000_000, reversed=secret[::-1], at=at, order=order)
         answer, broken = client.answer(msg_id, start)
         with client._lock:
             out = bytes(client.out[start:])
@@ -179,6 +181,7 @@ def test_a_secret_deep_in_a_streamed_result_never_leaves_whole_or_in_part(tmp_pa
         assert len(broken) == 1 and len(broken[0]) >= 100_000, "the clean start was not streamed"
     for line in broken:
         assert b'"text":"' in line, f"a cut-short line that is not the response's start: {line[:200]!r}"
+        assert not line.rstrip(b".").endswith(b"}"), "a cut-short line must never be complete JSON"
         assert set(line[line.index(b'"text":"') + 8 :]) <= {ord(".")}, "only checked filler went out early"
 
 
@@ -205,3 +208,25 @@ def test_an_upstream_exit_in_the_middle_of_a_streamed_response(tmp_path: Path) -
         later = client.size()
         again = client.call("small")  # the restarted server answers
         assert text_of(client.answer(again, later, timeout=30)[0]) == "ok"
+
+
+def test_a_result_first_line_is_held_whole_while_a_listing_is_pending(tmp_path: Path) -> None:
+    """With the id at the end, the line could answer any pending request; one of them is a
+    tools/list (which the tools guard may filter), so nothing goes early."""
+    marker = tmp_path / "go"
+    with stream_client(tmp_path) as client:
+        start = client.size()
+        assert client.proc.stdin is not None
+        halves = {"name": "halves", "arguments": {"first": 600_000, "rest": 1000, "marker": str(marker),
+                                                    "order": "result-first"}}
+        client.proc.stdin.write(
+            orjson.dumps({"jsonrpc": "2.0", "id": 50, "method": "tools/call", "params": halves}) + b"\n"
+            + orjson.dumps({"jsonrpc": "2.0", "id": 51, "method": "tools/list", "params": {}}) + b"\n"
+        )
+        client.proc.stdin.flush()
+        early = client.wait(lambda out: len(out) > start, timeout=1.0)
+        marker.touch()
+        answer, broken = client.answer(50, start)
+        client.answer(51, start)
+    assert not early, "a result-first line was streamed while a tools/list was pending"
+    assert text_of(answer) == "." * 601_000 and not broken

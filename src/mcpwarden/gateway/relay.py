@@ -26,7 +26,7 @@ from mcpwarden.gateway.launch import LaunchPlan
 from mcpwarden.gateway.memory import HeapTrimmer
 from mcpwarden.gateway.pipeline import Outcome, Pipeline
 from mcpwarden.gateway.session import Call, Session
-from mcpwarden.gateway.stream import ENVELOPE_BYTES, ResponseStream, envelope_id
+from mcpwarden.gateway.stream import ENVELOPE_BYTES, ResponseStream, envelope_id, result_first
 from mcpwarden.gateway.upstream import StdioUpstream
 from mcpwarden.guards.tools import ToolsGuard
 from mcpwarden.policy.schema import Policy, ServerPolicy
@@ -350,7 +350,7 @@ class StdioGateway:
             elif msg_id is not None:
                 self._to_upstream(error_response(msg_id, codes.INVALID_REQUEST, f"mcpwarden: {reason}"))
             return
-        if stream is not None and (msg.kind != "response" or msg.id != stream.id):
+        if stream is not None and (msg.kind != "response" or not stream.answers(msg.id)):
             self.client_writer.end_partial(b"")  # not the response it began as: cut what was sent short
             stream = None
         if msg.kind == "response":
@@ -407,21 +407,37 @@ class StdioGateway:
             if self._stream_declined:
                 return
             self._stream_declined = True  # decided once per line
-            msg_id = envelope_id(bytes(line[:ENVELOPE_BYTES]))
-            call = self.pending.get(msg_id) if msg_id is not None else None
-            plan = self.pipeline.stream_plan(call.method) if call is not None else None
-            if plan is None or self.client_writer.partial_open:
+            stream = self._stream = self._new_stream(bytes(line[:ENVELOPE_BYTES]))
+            if stream is None:
                 return
-            stream = self._stream = ResponseStream(call, msg_id, *plan)  # type: ignore[arg-type]
         data = stream.advance(line)
         if data:
             self.client_writer.write_partial(data)
+
+    def _new_stream(self, head: bytes) -> ResponseStream | None:
+        """A stream for the large line beginning with ``head``, or None if it must be held whole."""
+        if self.client_writer.partial_open:
+            return None
+        msg_id = envelope_id(head)
+        if msg_id is not None:
+            call = self.pending.get(msg_id)
+            plan = self.pipeline.stream_plan(call.method) if call is not None else None
+            return ResponseStream(call, msg_id, *plan) if plan is not None else None
+        if not result_first(head) or not self.pending or self.own_pending:
+            return None
+        # The id comes last: every request it may answer must allow streaming.
+        plans = [self.pipeline.stream_plan(call.method) for call in self.pending.values()]
+        if any(plan is None for plan in plans):
+            return None
+        margin = max(plan[0] for plan in plans)  # type: ignore[index]
+        checks = tuple(dict.fromkeys(check for plan in plans for check in plan[1]))  # type: ignore[index]
+        return ResponseStream(None, None, margin, checks, frozenset(self.pending))
 
     def _stream_failed(self, stream: ResponseStream, why: str) -> None:
         """A streamed response turned out unusable: cut what was sent short and answer its
         request with an error (fail closed)."""
         self.client_writer.end_partial(b"")
-        call = self.pending.pop(stream.id, None)
+        call = self.pending.pop(stream.id, None) if stream.id is not None else None
         if call is not None:
             self._reply_client(
                 call.id, codes.UPSTREAM_INVALID, f"mcpwarden: upstream server '{self.name}' sent a response {why}"

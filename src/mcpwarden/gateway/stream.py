@@ -15,8 +15,11 @@ method's responses must allow it, and each passes the bytes it needs to see
   (an incomplete JSON line, which no parser accepts), followed by the error or the rewritten
   message.
 
-Only responses whose line begins the usual way (``{"jsonrpc":"2.0","id":ID,"result":``) to a
-pending request are streamed; anything else is held whole, as every message was before.
+Which request a line answers decides which guards must allow streaming it. A line that
+begins ``{"jsonrpc":"2.0","id":ID,"result":`` (the Python SDK's order) names its request
+first; one that begins with ``"result"`` (the TypeScript SDK writes ``{"result":...,
+"jsonrpc":"2.0","id":ID}``) is streamed only when every request pending may be streamed, with
+the checks and margin of all of them. Anything else is held whole, as every message was before.
 """
 
 from __future__ import annotations
@@ -33,8 +36,14 @@ STREAM_AFTER = 64 * 1024
 _ENVELOPE = re.compile(
     rb'\s*\{\s*"jsonrpc"\s*:\s*"2\.0"\s*,\s*"id"\s*:\s*(-?[0-9]{1,18}|"[^"\\\x00-\x1f]{0,256}")\s*,\s*"result"\s*:'
 )
+_RESULT_FIRST = re.compile(rb'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"result"\s*:')
 ENVELOPE_BYTES = 512
 """The envelope is looked for in this many first bytes of the line."""
+
+
+def result_first(head: bytes) -> bool:
+    """Whether a line starts as a result whose id comes after it."""
+    return _RESULT_FIRST.match(head) is not None
 
 
 def envelope_id(head: bytes) -> int | str | None:
@@ -51,11 +60,22 @@ def envelope_id(head: bytes) -> int | str | None:
 class ResponseStream:
     """One response being streamed: how much of its line was checked and how much was sent."""
 
-    __slots__ = ("call", "checked", "checks", "frozen", "id", "margin", "sent")
+    __slots__ = ("call", "checked", "checks", "frozen", "id", "ids", "margin", "sent")
 
-    def __init__(self, call: Call, msg_id: Any, margin: int, checks: tuple[Callable[[bytes], bool], ...]):
+    def __init__(
+        self,
+        call: Call | None,
+        msg_id: Any,
+        margin: int,
+        checks: tuple[Callable[[bytes], bool], ...],
+        ids: frozenset[Any] = frozenset(),
+    ):
         self.call = call
+        """The request answered (None: not known before the line ends, see ``result_first``)."""
         self.id = msg_id
+        self.ids = ids
+        """When the id comes last: the requests pending when streaming began, one of which
+        the line must answer (a later one was not allowed for)."""
         self.margin = max(1, margin)
         self.checks = checks
         self.checked = 0
@@ -64,6 +84,10 @@ class ResponseStream:
         """Bytes of the line sent to the client."""
         self.frozen = False
         """A check objected: nothing more goes early; the hooks judge the whole line."""
+
+    def answers(self, msg_id: Any) -> bool:
+        """Whether a response with ``msg_id`` is one this stream may end as."""
+        return msg_id == self.id if self.id is not None else msg_id in self.ids
 
     def advance(self, line: bytearray) -> bytes | None:
         """The bytes of ``line`` (the part gathered so far) that may be sent now, or None."""
