@@ -226,7 +226,8 @@ class StdioGateway:
                 msg.id, codes.INVALID_REQUEST, f"mcpwarden: ids starting with '{OWN_ID_PREFIX}' are reserved"
             )
             return
-        self._track_era(msg)
+        if self.session.era == "unknown" or method == "initialize":
+            self._track_era(msg)
         if method == "tools/call" and self.pipeline.needs_tool_list and not ToolsGuard.listing_complete(self.session):
             self._hold_for_tool_list(msg)
             return
@@ -629,10 +630,14 @@ class StdioGateway:
     # ---- audit ------------------------------------------------------------------------
 
     def _new_call(self, msg: Message, outcome: Outcome) -> Call:
-        params = msg.params
+        params = msg.obj.get("params")
+        if not isinstance(params, dict):
+            params = {}
         tool = None
         if msg.method == "tools/call":
-            tool = msg.tool_name
+            tool = params.get("name")
+            if not isinstance(tool, str):
+                tool = None
             args = params.get("arguments")
         else:
             args = {k: v for k, v in params.items() if k != "_meta"} if params else None

@@ -105,16 +105,20 @@ class DlpGuard(Guard):
     # -- hooks ---------------------------------------------------------------------------
 
     def on_request(self, msg: Message, session: Session) -> Verdict:
-        if not self.enabled:
+        if not self.enabled or msg.obj.get("params") is None:
             return PASS
-        if msg.obj.get("params") is None:
-            return PASS
+        raw = msg.raw
+        if len(raw) <= self.options.max_scan_bytes and self.engine.clean_json_line(raw):
+            return PASS  # most messages: one pass over the line, no walk
         # A server's notifications (logs, progress) carry its data towards the client, like results.
         direction = "results" if msg.origin == "server" and msg.kind == "notification" else "arguments"
         return self._judge(msg, "params", direction, msg.tool_name, session, None)
 
     def on_response(self, msg: Message, call: Call, session: Session) -> Verdict:
         if not self.enabled:
+            return PASS
+        raw = msg.raw
+        if len(raw) <= self.options.max_scan_bytes and self.engine.clean_json_line(raw):
             return PASS
         key = "result" if "result" in msg.obj else "error"
         if msg.obj.get(key) is None:
@@ -142,8 +146,6 @@ class DlpGuard(Guard):
                 "detection.max_scan_bytes",
                 code=codes.SECRET_BLOCKED,
             )
-        if self.engine.clean_json_line(raw):  # most messages: one pass over the line, no walk
-            return PASS
         obj = msg.obj
         what = _what(msg, key, tool, call)
         findings = [f.moved(0, path="$." + key + (f.path or "$")[1:]) for f in self.engine.scan_json(obj[key])]
