@@ -138,7 +138,18 @@ def test_lines_written_while_a_line_is_streamed_wait_for_its_end() -> None:
     assert out.split(b"\n") == [
         b'{"id":1,"result":"aabbcc"}',
         b'{"id":2,"error":{}}',
-        b'{"id":3,"result":"x',
+        b'{"id":3,"result":"x\x00',
         b'{"id":3,"error":{}}',
         b"",
     ]
+
+
+def test_the_closing_brace_of_a_whole_object_never_goes_early() -> None:
+    stream = ResponseStream(tcall(), 7, 1, ())
+    line = bytearray(b'{"jsonrpc":"2.0","id":7,"result":{}}' + b" " * 5000)
+    sent = stream.advance(line) or b""
+    assert sent == b'{"jsonrpc":"2.0","id":7,"result":{}'
+    line += b" " * 5000
+    assert stream.advance(line) is None
+    line += b" garbage"
+    assert (stream.advance(line) or b"").startswith(b"}")

@@ -181,8 +181,8 @@ def test_a_secret_deep_in_a_streamed_result_never_leaves_whole_or_in_part(tmp_pa
         assert len(broken) == 1 and len(broken[0]) >= 100_000, "the clean start was not streamed"
     for line in broken:
         assert b'"text":"' in line, f"a cut-short line that is not the response's start: {line[:200]!r}"
-        assert not line.rstrip(b".").endswith(b"}"), "a cut-short line must never be complete JSON"
-        assert set(line[line.index(b'"text":"') + 8 :]) <= {ord(".")}, "only checked filler went out early"
+        assert line.endswith(b"\x00"), "a cut-short line ends in a byte no JSON text holds"
+        assert set(line[line.index(b'"text":"') + 8 : -1]) <= {ord(".")}, "only checked filler went out early"
 
 
 def test_a_streamed_response_larger_than_max_message_bytes_is_cut_short_and_answered(tmp_path: Path) -> None:
@@ -192,7 +192,7 @@ def test_a_streamed_response_larger_than_max_message_bytes_is_cut_short_and_answ
         answer, broken = client.answer(msg_id, start)
         assert answer["error"]["code"] == codes.UPSTREAM_INVALID
         assert "max_message_bytes" in answer["error"]["message"]
-        assert len(broken) == 1 and len(broken[0]) < 400_000
+        assert len(broken) == 1 and len(broken[0]) < 400_000 and broken[0].endswith(b"\x00")
         later = client.size()
         again = client.call("small")
         assert text_of(client.answer(again, later)[0]) == "ok"
@@ -230,3 +230,48 @@ def test_a_result_first_line_is_held_whole_while_a_listing_is_pending(tmp_path: 
         client.answer(51, start)
     assert not early, "a result-first line was streamed while a tools/list was pending"
     assert text_of(answer) == "." * 601_000 and not broken
+
+
+def test_a_whole_object_padded_with_whitespace_is_not_left_parseable_when_cut(tmp_path: Path) -> None:
+    """A server that closes its result, then pads the line with spaces and garbage: the
+    gateway rejects the line in the end, and what went out early must not read as an answer."""
+    with stream_client(tmp_path) as client:
+        start = client.size()
+        msg_id = client.call("padded", size=100_000, pad=300_000)
+        answer, broken = client.answer(msg_id, start)
+        assert answer["error"]["code"] == codes.UPSTREAM_INVALID
+        assert len(broken) == 1
+        for text in (broken[0], broken[0].rstrip(b"\x00")):  # not even without its last byte
+            with pytest.raises(orjson.JSONDecodeError):
+                orjson.loads(text)
+
+
+@pytest.mark.parametrize("order", ["id-first", "result-first"])
+def test_a_stalled_streamed_response_is_cut_short_when_its_request_times_out(tmp_path: Path, order: str) -> None:
+    """The server stops in the middle of a streamed line: the request's timeout still reaches
+    the client (the cut line first), instead of waiting behind the line."""
+    with stream_client(tmp_path, request_timeout=1) as client:
+        start = client.size()
+        began = time.monotonic()
+        msg_id = client.call("halves", first=300_000, rest=10, marker=str(tmp_path / "never"), order=order)
+        answer, broken = client.answer(msg_id, start, timeout=10)
+        waited = time.monotonic() - began
+    assert answer["error"]["code"] == codes.UPSTREAM_TIMEOUT
+    assert len(broken) == 1 and broken[0].endswith(b"\x00")
+    assert waited < 8, f"the timeout took {waited:.1f} s to reach the client"
+
+
+def test_a_result_the_audit_cannot_hash_still_gets_its_record_and_breaks_nothing(tmp_path: Path) -> None:
+    from .conftest import audit_records, tool_records
+
+    with stream_client(tmp_path) as client:
+        start = client.size()
+        deep = client.call("nested", depth=600)
+        assert text_of(client.answer(deep, start)[0]) == "deep"
+        later = client.size()
+        after = client.call("small")
+        assert text_of(client.answer(after, later)[0]) == "ok"
+    nested = tool_records(audit_records(tmp_path, want=3), "nested")
+    small = tool_records(audit_records(tmp_path, want=3), "small")
+    assert len(nested) == 1 and nested[0]["result_sha256"] is None and nested[0]["outcome"] == "result"
+    assert len(small) == 1 and small[0]["result_sha256"]

@@ -400,10 +400,17 @@ class StdioGateway:
             lambda: self._audit_call(call, "error" if "error" in obj else "result", obj, later=True)
         )
 
-    def _server_partial(self, line: bytearray) -> None:
+    def _server_partial(self, line: bytearray | None) -> None:
         """A large line from the server is arriving: stream it if it is a response that may be
-        streamed (see ``gateway.stream``)."""
+        streamed (see ``gateway.stream``). None: the line outgrew ``max_message_bytes`` and is
+        being dropped."""
         stream = self._stream
+        if line is None:
+            if stream is not None:
+                self._stream = None
+                self._stream_failed(stream, "larger than gateway.max_message_bytes")
+            self._stream_declined = True
+            return
         if stream is None:
             if self._stream_declined:
                 return
@@ -438,7 +445,10 @@ class StdioGateway:
         """A streamed response turned out unusable: cut what was sent short and answer its
         request with an error (fail closed)."""
         self.client_writer.end_partial(b"")
-        call = self.pending.pop(stream.id, None) if stream.id is not None else None
+        msg_id = stream.id
+        if msg_id is None and len(stream.ids) == 1:  # the id comes last, but only one request could be answered
+            (msg_id,) = stream.ids
+        call = self.pending.pop(msg_id, None) if msg_id is not None else None
         if call is not None:
             self._reply_client(
                 call.id, codes.UPSTREAM_INVALID, f"mcpwarden: upstream server '{self.name}' sent a response {why}"
@@ -606,7 +616,7 @@ class StdioGateway:
             expired = [c for c in self.pending.values() if now - c.started > (c.timeout or default)]
             for call in expired:
                 del self.pending[call.id]
-                if self._stream is not None and self._stream.call is call:
+                if self._stream is not None and (self._stream.call is call or call.id in self._stream.ids):
                     self._stream = None
                     self._stream_declined = True  # the rest of that line is not streamed
                     self.client_writer.end_partial(b"")
@@ -678,8 +688,11 @@ class StdioGateway:
         def write() -> None:
             result_sha = None
             if answer is not None:
-                result = answer.get("result", answer.get("error"))
-                result_sha = hashlib.sha256(orjson.dumps(result)).hexdigest()
+                try:
+                    result = answer.get("result", answer.get("error"))
+                    result_sha = hashlib.sha256(orjson.dumps(result)).hexdigest()
+                except Exception as exc:  # e.g. nesting orjson reads but will not write back
+                    log.warning("could not hash a %s result for the audit log: %s", call.method, exc)
             record: dict[str, Any] = {
                 "event": "call",
                 "session": self.session.id,
@@ -714,7 +727,7 @@ class StdioGateway:
         ``kill -9`` loses at most that one record."""
         waiting, self._waiting = self._waiting, None
         if waiting is not None:
-            waiting()  # before ``write`` waits: records keep the order of decisions
+            _run_safely(waiting)  # before ``write`` waits: records keep the order of decisions
         self._waiting = write
         if self._wait_timer is None:
             self._wait_timer = self.loop.call_later(AUDIT_WAIT, self._write_waiting)
@@ -725,7 +738,7 @@ class StdioGateway:
             timer.cancel()  # a cancelled timer never wakes the loop
         waiting, self._waiting = self._waiting, None
         if waiting is not None:
-            waiting()
+            _run_safely(waiting)
 
     def _audit_alerts(self, alerts: list[dict[str, Any]]) -> None:
         """Honeytoken appearances: critical, always audited and logged (never the value)."""
@@ -752,6 +765,15 @@ class StdioGateway:
         except Exception:
             # The decision was made and enforced; losing its record must be loud.
             log.exception("could not write an audit record")
+
+
+def _run_safely(write: Callable[[], None]) -> None:
+    """Write a waiting audit record from wherever the gateway is: its failure must not break
+    the message being handled (it is logged; ``_append`` already logs a failed append)."""
+    try:
+        write()
+    except Exception:
+        log.exception("could not write an audit record")
 
 
 def _deny_text(deny: Any) -> str:

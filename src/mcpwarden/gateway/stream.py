@@ -108,5 +108,12 @@ class ResponseStream:
                 return None
             with view[self.sent : limit] as part:
                 data = part.tobytes()
-        self.sent = limit
+        # Never send what could end a whole message: the last '}' before trailing whitespace
+        # stays back (with CUT_SHORT, no line cut short then parses, even leniently).
+        kept = data.rstrip(b" \t\r\n")
+        if kept.endswith(b"}"):
+            data = kept[:-1]
+            if not data:
+                return None
+        self.sent += len(data)
         return data

@@ -39,8 +39,9 @@ class StdioUpstream:
         self.on_exit = on_exit
         self.on_backlog = on_backlog
         self.max_bytes = max_bytes
-        self.on_partial: Callable[[bytearray], None] | None = None
-        """Called with a large line's part gathered so far, after each read that adds to it."""
+        self.on_partial: Callable[[bytearray | None], None] | None = None
+        """Called with a large line's part gathered so far, after each read that adds to it
+        (None while a line longer than ``max_bytes`` is being dropped)."""
         self.proc: subprocess.Popen[bytes] | None = None
         self.reader: FdReader | None = None
         self.writer: FdWriter | None = None
@@ -108,8 +109,11 @@ class StdioUpstream:
         splitter = self._splitter
         for line in splitter.feed(buffer, n):
             self.on_line(line)
-        if self.on_partial is not None and splitter.buffered >= STREAM_AFTER:
-            self.on_partial(splitter.partial)
+        if self.on_partial is not None:
+            if splitter.buffered >= STREAM_AFTER:
+                self.on_partial(splitter.partial)
+            elif splitter.pending and not splitter.buffered:  # an oversized line is being dropped
+                self.on_partial(None)
 
     def _eof(self) -> None:
         # stdout closed: the process is ending or has closed its protocol channel; either way it is gone.

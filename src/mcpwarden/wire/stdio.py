@@ -16,6 +16,8 @@ from itertools import islice
 from typing import Any
 
 READ_SIZE = 4 << 20
+CUT_SHORT = b"\x00\n"
+"""How a streamed line that must not stand ends (``FdWriter.end_partial``)."""
 WRITEV_PIECES = 64  # well under IOV_MAX (1024)
 PIPE_SIZES = (4 << 20, 1 << 20)
 F_SETPIPE_SZ = 1031
@@ -189,9 +191,10 @@ class FdWriter:
         self._write((data,))
 
     def end_partial(self, tail: bytes) -> None:
-        """End the streamed line with ``tail`` and a newline (an empty ``tail`` leaves it cut
-        short: the peer sees an incomplete line it cannot parse), then write the lines that
-        waited for it."""
+        """End the streamed line with ``tail`` and a newline. An empty ``tail`` cuts it short:
+        it then ends in ``CUT_SHORT``, a byte no JSON text may hold outside a string, so no
+        parser takes the line for a message (not even when what went out happened to be a
+        whole object followed by whitespace). Then the lines that waited for it follow."""
         held, self._held = self._held, None
         if self.closed:
             return
@@ -199,7 +202,7 @@ class FdWriter:
             if tail:
                 self._write((tail, b"\n"))
             return
-        self._write((tail, b"\n") if tail else (b"\n",))
+        self._write((tail, b"\n") if tail else (CUT_SHORT,))
         for body in held:
             self.write_line(body)
 
