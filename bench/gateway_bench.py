@@ -9,10 +9,10 @@ with 16 concurrent callers on one session, MB/s of 1 MB tool results, and the ga
 then the ratios against direct. Targets (issue 2): added p50 <= 0.25 ms, calls/s >= 0.8x,
 1 MB throughput >= 0.8x, gateway RSS <= 60 MB.
 
-Last measured (2026-11-21, session 3, 2 cores, load average 0.5-1.0, medians of 5 rounds,
-three runs): added p50 +0.23 to +0.26 ms; calls/s 0.87-0.91x; 1 MB results 0.83-0.89x (large
-results are streamed: gateway.stream_results); RSS 48 MB after the 1 MB results, 43 MB 0.5 s
-later. For reference, on the same machine and peers a Python relay that does no work at all
+Last measured (2026-11-21, session 3, 2 cores, load average 0.3-1.1, medians of 5 rounds,
+twelve runs): added p50 +0.21 to +0.30 ms (median of the runs +0.25); calls/s 0.84-1.05x;
+1 MB results 0.83-0.90x (large results are streamed: gateway.stream_results); RSS 48 MB after
+the 1 MB results, 43 MB 0.5 s later. For reference, on the same machine and peers a Python relay that does no work at all
 adds about +0.15 ms p50 (asyncio) and reaches 0.7x for 1 MB results if it holds each line
 whole, 0.93x if it forwards bytes as they come. With 2 cores shared by three Python
 processes, what the gateway spends on CPU shows in the client's latency even when it runs
