@@ -45,6 +45,7 @@ def test_good_policy_parses():
         ("gateway:\n  request_timeout: -1\n", "p.yaml:2: gateway.request_timeout"),
         ("gateway:\n  startup_timeout: 0\n", "p.yaml:2: gateway.startup_timeout"),
         ("gateway:\n  startup_timeout: soon\n", "p.yaml:2: gateway.startup_timeout"),
+        ("gateway:\n  stream_results: sometimes\n", "p.yaml:2: gateway.stream_results"),
         ("servers: [a, b]\n", "p.yaml:1: servers"),
         ("a: [\n", "p.yaml:2: not valid YAML"),
         ("- 1\n- 2\n", "the policy must be a mapping"),

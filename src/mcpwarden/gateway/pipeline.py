@@ -64,7 +64,7 @@ class Pipeline:
         None when some guard must see it whole first (see ``guards.base``)."""
         plan = self._stream_plans.get(method, False)
         if plan is False:
-            guards = [g for g in self.guards if g.defines("on_response") and (g.methods is None or method in g.methods)]
+            guards = [hook.__self__ for _, hook in self._hooks_for(method, "on_response", self._response_hooks)]
             if all(g.streams(method) for g in guards):
                 plan = (max([0, *(g.stream_margin for g in guards)]), tuple(g.check_stream for g in guards))
             else:

@@ -226,8 +226,7 @@ class StdioGateway:
                 msg.id, codes.INVALID_REQUEST, f"mcpwarden: ids starting with '{OWN_ID_PREFIX}' are reserved"
             )
             return
-        if self.session.era == "unknown" or method == "initialize":
-            self._track_era(msg)
+        self._track_era(msg)
         if method == "tools/call" and self.pipeline.needs_tool_list and not ToolsGuard.listing_complete(self.session):
             self._hold_for_tool_list(msg)
             return
@@ -640,14 +639,10 @@ class StdioGateway:
     # ---- audit ------------------------------------------------------------------------
 
     def _new_call(self, msg: Message, outcome: Outcome) -> Call:
-        params = msg.obj.get("params")
-        if not isinstance(params, dict):
-            params = {}
+        params = msg.params
         tool = None
         if msg.method == "tools/call":
-            tool = params.get("name")
-            if not isinstance(tool, str):
-                tool = None
+            tool = msg.tool_name
             args = params.get("arguments")
         else:
             args = {k: v for k, v in params.items() if k != "_meta"} if params else None

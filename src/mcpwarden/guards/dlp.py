@@ -105,20 +105,14 @@ class DlpGuard(Guard):
     # -- hooks ---------------------------------------------------------------------------
 
     def on_request(self, msg: Message, session: Session) -> Verdict:
-        if not self.enabled or msg.obj.get("params") is None:
+        if not self.enabled or msg.obj.get("params") is None or self._clean(msg):
             return PASS
-        raw = msg.raw
-        if len(raw) <= self.options.max_scan_bytes and self.engine.clean_json_line(raw):
-            return PASS  # most messages: one pass over the line, no walk
         # A server's notifications (logs, progress) carry its data towards the client, like results.
         direction = "results" if msg.origin == "server" and msg.kind == "notification" else "arguments"
         return self._judge(msg, "params", direction, msg.tool_name, session, None)
 
     def on_response(self, msg: Message, call: Call, session: Session) -> Verdict:
-        if not self.enabled:
-            return PASS
-        raw = msg.raw
-        if len(raw) <= self.options.max_scan_bytes and self.engine.clean_json_line(raw):
+        if not self.enabled or self._clean(msg):
             return PASS
         key = "result" if "result" in msg.obj else "error"
         if msg.obj.get(key) is None:
@@ -127,6 +121,12 @@ class DlpGuard(Guard):
         return self._judge(msg, key, direction, call.tool, session, call)
 
     # -- decisions -----------------------------------------------------------------------
+
+    def _clean(self, msg: Message) -> bool:
+        """Most messages: one pass over the line proves there is nothing to find, no walk
+        (an over-large line is never clean: ``_judge`` blocks it unscanned)."""
+        raw = msg.raw
+        return len(raw) <= self.options.max_scan_bytes and self.engine.clean_json_line(raw)
 
     def _judge(
         self,

@@ -167,18 +167,6 @@ class FdWriter:
         if self._held is not None:  # a line is being streamed: this one waits its turn
             self._held.append(body)
             return
-        if not self._queue:  # the common case, kept short: the pipe takes the whole line
-            try:
-                n = os.writev(self.fd, (body, b"\n"))
-            except (BlockingIOError, InterruptedError):
-                n = 0
-            except OSError as exc:
-                self._fail(exc)
-                return
-            if n == len(body) + 1:
-                return
-            self._write((body, b"\n"), n)
-            return
         self._write((body, b"\n"))
 
     def write_partial(self, data: bytes) -> None:
@@ -210,19 +198,16 @@ class FdWriter:
     def partial_open(self) -> bool:
         return self._held is not None
 
-    def _write(self, pieces: tuple[bytes, ...], written: int | None = None) -> None:
-        """Write ``pieces`` (``written`` of their bytes already went out), queueing what the
-        pipe does not take."""
+    def _write(self, pieces: tuple[bytes, ...]) -> None:
+        """Write ``pieces`` with one writev, queueing what the pipe does not take."""
         if not self._queue:
-            n = written
-            if n is None:
-                try:
-                    n = os.writev(self.fd, pieces)
-                except (BlockingIOError, InterruptedError):
-                    n = 0
-                except OSError as exc:
-                    self._fail(exc)
-                    return
+            try:
+                n = os.writev(self.fd, pieces)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError as exc:
+                self._fail(exc)
+                return
             for piece in pieces:
                 size = len(piece)
                 if n >= size:
