@@ -3,6 +3,7 @@ hashes instead of values, a chain `mcpwarden log verify` accepts, also after kil
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import signal
@@ -195,8 +196,6 @@ def test_kill_9_right_after_answers_loses_at_most_one_call_record(tmp_path: Path
 def test_records_keep_the_order_of_answers_when_responses_come_back_to_back(tmp_path: Path) -> None:
     """Pipelined calls: answers arrive one after another with no client message between
     them, so each record that waits is written by the next; the log keeps their order."""
-    from mcpwarden.gateway.relay import sha256_json
-
     with raw_gateway(gateway_args(write_policy(tmp_path), server="fx"), gateway_env(tmp_path)) as gw:
         gw.initialize()
         burst = b"".join(
@@ -207,5 +206,32 @@ def test_records_keep_the_order_of_answers_when_responses_come_back_to_back(tmp_
         gw.send(burst)
         answered = [gw.read_message()["id"] for _ in range(60)]
         records = _call_records_within(tmp_path, "echo", 60, 5.0)
-    expected = [sha256_json({"text": f"o{i}"}) for i in answered]
+    expected = [hashlib.sha256(b'{"text":"o%d"}' % i).hexdigest() for i in answered]
     assert [r["args_sha256"] for r in records] == expected
+
+
+def test_argument_digests_of_small_large_and_too_deep_arguments(tmp_path: Path) -> None:
+    """Small arguments are hashed when the record is written, large ones when the request
+    arrives; both give the documented digest. Arguments nested deeper than orjson writes get
+    a null digest, and the call is still answered and recorded."""
+    large = "L" * (100 * 1024)
+    deep = b"[" * 400 + b"]" * 400  # orjson reads 1024 levels and writes 255
+    policy = write_policy(tmp_path, tools={"deny": ["write_*"]})
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        assert gw.call_tool("echo", {"text": "small"})["result"]["content"][0]["text"] == "small"
+        assert gw.call_tool("echo", {"text": large})["result"]["content"][0]["text"] == large
+        # The SDK server never answers arguments this deep, so ask for a tool the policy denies.
+        params = b'{"name":"write_note","arguments":{"text":%s}}' % deep
+        gw.send(b'{"jsonrpc":"2.0","id":"deep","method":"tools/call","params":%s}\n' % params)
+        answer = gw.read_message()
+        assert answer["id"] == "deep" and "write_note" in answer["error"]["message"]
+        echoes = _call_records_within(tmp_path, "echo", 2, 5.0)
+        [denied] = _call_records_within(tmp_path, "write_note", 1, 5.0)
+    assert [r["args_sha256"] for r in echoes] == [
+        hashlib.sha256(b'{"text":"small"}').hexdigest(),
+        hashlib.sha256(b'{"text":"%s"}' % large.encode()).hexdigest(),
+    ]
+    assert denied["args_sha256"] is None and denied["arg_keys"] == ["text"] and denied["verdict"] == "deny"
+    verified = log_verify(tmp_path / "audit.jsonl")
+    assert verified.returncode == 0, verified.stdout + verified.stderr

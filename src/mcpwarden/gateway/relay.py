@@ -42,13 +42,12 @@ OWN_ID_PREFIX = "mcpwarden-"
 MAX_QUEUED = 10_000
 AUDIT_WAIT = 0.002
 """Longest time a delivered call's audit record waits to be written (``_write_later``)."""
+HASH_LATER_BYTES = 64 * 1024
+"""Requests up to this size keep their parsed arguments until the audit record is written
+and are hashed then, off the request's path (``_new_call``)."""
 STARTUP_METHODS = frozenset({"initialize", "server/discover"})
 """A session's opening requests: sent before the upstream first spoke, they get
 ``gateway.startup_timeout`` (a server fetched by npx or uvx may take a while to start)."""
-
-
-def sha256_json(value: Any) -> str:
-    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 class StdioGateway:
@@ -647,17 +646,24 @@ class StdioGateway:
         else:
             args = {k: v for k, v in params.items() if k != "_meta"} if params else None
         keys = tuple(args) if isinstance(args, dict) else ()
-        return Call(
+        call = Call(
             id=msg.id,
             method=msg.method or "",
             origin=msg.origin,
             server=self.name,
             tool=tool,
             arg_keys=keys,
-            args_sha256=sha256_json(args) if args is not None and self._hashing else None,
             verdict=outcome.verdict,
             rule=outcome.rule,
         )
+        if args is not None and self._hashing:
+            # Hashed when the record is written, after forwarding; a large value is hashed now
+            # rather than kept alive while its request is pending.
+            if len(msg.raw) <= HASH_LATER_BYTES:
+                call.args = args
+            else:
+                call.args_sha256 = _audit_digest(args, call.method, "arguments", orjson.OPT_SORT_KEYS)
+        return call
 
     def _note_outcome(self, call: Call, outcome: Outcome) -> None:
         if outcome.verdict != "pass" and (call.verdict == "pass" or outcome.verdict == "would-deny"):
@@ -681,13 +687,12 @@ class StdioGateway:
         duration_ms = round((time.monotonic() - call.started) * 1000, 3)
 
         def write() -> None:
+            args_sha = call.args_sha256
+            if args_sha is None and call.args is not None:
+                args_sha = _audit_digest(call.args, call.method, "arguments", orjson.OPT_SORT_KEYS)
             result_sha = None
             if answer is not None:
-                try:
-                    result = answer.get("result", answer.get("error"))
-                    result_sha = hashlib.sha256(orjson.dumps(result)).hexdigest()
-                except Exception as exc:  # e.g. nesting orjson reads but will not write back
-                    log.warning("could not hash a %s result for the audit log: %s", call.method, exc)
+                result_sha = _audit_digest(answer.get("result", answer.get("error")), call.method, "result", 0)
             record: dict[str, Any] = {
                 "event": "call",
                 "session": self.session.id,
@@ -697,7 +702,7 @@ class StdioGateway:
                 "method": call.method,
                 "tool": call.tool,
                 "arg_keys": list(call.arg_keys),
-                "args_sha256": call.args_sha256,
+                "args_sha256": args_sha,
                 "result_sha256": result_sha,
                 "verdict": call.verdict,
                 "rule": call.rule,
@@ -760,6 +765,16 @@ class StdioGateway:
         except Exception:
             # The decision was made and enforced; losing its record must be loud.
             log.exception("could not write an audit record")
+
+
+def _audit_digest(value: Any, method: str, what: str, option: int) -> str | None:
+    """SHA-256 of ``value`` as JSON for an audit record; None (and a warning) for a value
+    orjson reads but will not write back (e.g. nesting deeper than it serialises)."""
+    try:
+        return hashlib.sha256(orjson.dumps(value, option=option)).hexdigest()
+    except Exception as exc:
+        log.warning("could not hash the %s of a %s for the audit log: %s", what, method, exc)
+        return None
 
 
 def _run_safely(write: Callable[[], None]) -> None:

@@ -24,6 +24,9 @@ class Call:
     tool: str | None = None
     arg_keys: tuple[str, ...] = ()
     args_sha256: str | None = None
+    args: Any = None
+    """The parsed arguments, kept (small ones only) so that their SHA-256 is computed when the
+    audit record is written, off the request's path; ``args_sha256`` is set instead for large ones."""
     started: float = field(default_factory=time.monotonic)
     verdict: str = "pass"
     rule: str | None = None
