@@ -13,8 +13,10 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import signal
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -205,10 +207,13 @@ class StdioGateway:
                 self._reply_client(msg_id, code, f"mcpwarden: {reason}")
                 self._audit_event("malformed", origin="client", reason=reason.split(":")[0])
                 continue
-            if msg.kind == "response":
-                self._client_response(msg)
-            else:
-                self._client_request(msg)
+            try:
+                if msg.kind == "response":
+                    self._client_response(msg)
+                else:
+                    self._client_request(msg)
+            except Exception as exc:
+                self._handling_failed(msg, exc, answer=msg.kind == "request" and msg.id not in self.pending)
         if self._waiting is not None:  # what the client sent is on its way: now write the waiting record
             self._write_waiting()
 
@@ -301,6 +306,30 @@ class StdioGateway:
         self._init_request = None
         self._initialized_note = None
 
+    def _handling_failed(self, msg: Message, exc: Exception, answer: bool) -> None:
+        """A fault in the gateway while handling ``msg``: it is logged (the exception's type and
+        where, never values) and audited, and when ``answer``, whoever waits for an answer to
+        it gets -31007 instead of silence. Other messages go on being served."""
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        what = msg.method or "response"
+        log.error(
+            "internal error handling a %s (%s) from the %s: %s at %s:%d",
+            msg.kind,
+            what,
+            msg.origin,
+            type(exc).__name__,
+            os.path.basename(where.filename),
+            where.lineno,
+        )
+        self._audit_event("error", origin=msg.origin, method=msg.method, reason=type(exc).__name__)
+        if not answer:
+            return
+        text = f"mcpwarden: internal error while handling this {what}; it was not passed on (see the gateway's log)"
+        if msg.origin == "client" or msg.kind == "response":
+            self._reply_client(msg.id, codes.GATEWAY_FAILED, text)
+        else:
+            self._to_upstream(error_response(msg.id, codes.GATEWAY_FAILED, text))
+
     def _reply_client(self, msg_id: Any, code: int, text: str, data: dict[str, Any] | None = None) -> None:
         self.client_writer.write_line(error_response(msg_id, code, text, data))
 
@@ -352,16 +381,26 @@ class StdioGateway:
         if stream is not None and (msg.kind != "response" or not stream.answers(msg.id)):
             self.client_writer.end_partial(b"")  # not the response it began as: cut what was sent short
             stream = None
-        if msg.kind == "response":
-            self._server_response(msg, stream)
-        elif msg.kind == "request":
-            self._server_request(msg)
-        else:
-            outcome = self.pipeline.on_request(msg, self.session)
-            if outcome.deny is not None:
-                self._audit_call(self._new_call(msg, outcome), "blocked")
-                return
-            self.client_writer.write_line(outcome.msg.raw)
+        kind = msg.kind
+        pending = kind == "response" and msg.id in self.pending
+        try:
+            if kind == "response":
+                self._server_response(msg, stream)
+            elif kind == "request":
+                self._server_request(msg)
+            else:
+                outcome = self.pipeline.on_request(msg, self.session)
+                if outcome.deny is not None:
+                    self._audit_call(self._new_call(msg, outcome), "blocked")
+                    return
+                self.client_writer.write_line(outcome.msg.raw)
+        except Exception as exc:
+            if self.client_writer.partial_open:
+                self.client_writer.end_partial(b"")
+            answer = (kind == "response" and pending and msg.id not in self.pending) or (
+                kind == "request" and msg.id not in self.server_pending
+            )
+            self._handling_failed(msg, exc, answer)
 
     def _server_response(self, msg: Message, stream: ResponseStream | None = None) -> None:
         call = self.pending.pop(msg.id, None)

@@ -29,6 +29,8 @@ MESSAGE_TOO_LARGE = -31005
 UPSTREAM_INVALID = -31006
 """The upstream's answer to this request was not a valid JSON-RPC message (or too large),
 noticed after part of it had been streamed to the client."""
+GATEWAY_FAILED = -31007
+"""mcpwarden itself failed while handling the message (a bug); it was not passed on."""
 SECRET_BLOCKED = -31010
 """The detection engine found a secret, honeytoken or PII that policy blocks."""
 SANDBOX_REFUSED = -31020
@@ -42,6 +44,7 @@ GATEWAY_CODES = frozenset(
         UPSTREAM_TIMEOUT,
         MESSAGE_TOO_LARGE,
         UPSTREAM_INVALID,
+        GATEWAY_FAILED,
         SECRET_BLOCKED,
         SANDBOX_REFUSED,
     }
