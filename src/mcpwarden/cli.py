@@ -78,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(module.main(args) or 0)
     except WardenError as exc:
-        print(f"mcpwarden: {exc}", file=sys.stderr)
+        # One line per problem (a policy error lists each), every one marked as ours.
+        print("\n".join(f"mcpwarden: {line}" for line in str(exc).splitlines() or [""]), file=sys.stderr)
         return exit_code_for(exc)
     except KeyboardInterrupt:
         return 130

@@ -1,6 +1,7 @@
 """Exceptions raised by mcpwarden.
 
     WardenError                      base of everything mcpwarden raises on purpose
+    ├── UsageError                   a command was given wrong or missing arguments
     ├── PolicyError                  the policy file is missing, malformed or invalid
     ├── WireError                    a message could not be framed or parsed
     │   └── FramingError             a line is too long, not UTF-8, not JSON, or a batch
@@ -24,6 +25,10 @@ from __future__ import annotations
 
 class WardenError(Exception):
     """Base class of every error mcpwarden raises on purpose."""
+
+
+class UsageError(WardenError):
+    """A command was given wrong or missing arguments (exit code 2, as for argparse's own errors)."""
 
 
 class PolicyError(WardenError):

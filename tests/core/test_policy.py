@@ -106,4 +106,24 @@ def test_readme_example_policy_is_valid():
     assert example is not None, "the README lost its example policy"
     policy = parse_policy(example.group(1), "README.md")
     assert set(policy.servers) == {"filesystem", "notes"}
-    assert policy.gateway.startup_timeout == 60
+    assert policy.gateway.startup_timeout == 300 > policy.gateway.request_timeout
+
+
+def test_every_problem_is_one_prefixed_line_naming_the_key_as_written(tmp_path: Path, capsys) -> None:
+    """A mistake inside `network: {allow: [...]}` is reported once, at the key the user wrote
+    (no schema class or union branch in the path), and every line of the report is marked."""
+    from mcpwarden.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "gateway:\n  request_timeout: 0\nservers:\n  a:\n    command: x\n    network: {allow: ['10.0.0.1']}\n"
+        "  b:\n    command: y\n    network: hots\n"
+    )
+    assert main(["policy", "check", str(bad)]) == 5
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        f"mcpwarden: {bad}:2: gateway.request_timeout: Input should be greater than 0",
+        f"mcpwarden: {bad}:6: servers.a.network.allow[0]: Value error, '10.0.0.1': IP addresses are refused by "
+        "the egress proxy; name the host instead",
+        f"mcpwarden: {bad}:9: servers.b.network: Input should be 'none' or 'host'",
+    ]

@@ -111,5 +111,5 @@ def test_bad_skill_flags_are_refused_before_anything_starts(tmp_path: Path, caps
     args = ["run", *extra]
     if "nope" in extra:
         args += ["--skill", str(skill(tmp_path, "license: MIT\n"))]
-    assert main([*args, "--", sys.executable, "-c", "raise SystemExit(9)"]) == 5
+    assert main([*args, "--", sys.executable, "-c", "raise SystemExit(9)"]) == 2  # a usage error
     assert message in capsys.readouterr().err

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import orjson
 import psutil
 import pytest
 from mcp.shared.exceptions import MCPError
@@ -175,6 +174,9 @@ async def test_healthy_running_resets_the_restart_count(tmp_path: Path) -> None:
 
 
 def test_upstream_that_cannot_start_fails_closed(tmp_path: Path) -> None:
+    """A server command that cannot be started: the gateway stays up, answers each request
+    once with -31003 naming the command and why, retries with backoff, gives up, and exits
+    with code 9 when the client leaves."""
     missing = str(tmp_path / "no-such-server-binary")
     args = gateway_args(write_policy(tmp_path, command=[missing]), server="fx")
     with raw_gateway(args, gateway_env(tmp_path)) as gw:
@@ -182,13 +184,19 @@ def test_upstream_that_cannot_start_fails_closed(tmp_path: Path) -> None:
         gw.send_json({"jsonrpc": "2.0", "id": msg_id, "method": "initialize",
                       "params": {"protocolVersion": "2025-11-25", "capabilities": {},
                                  "clientInfo": {"name": "raw", "version": "0"}}})
-        line = gw.no_line_within(10)
-        if line is not None:  # the gateway stayed up: it must answer with an error
-            msg = orjson.loads(line)
-            assert msg.get("id") == msg_id and msg.get("error", {}).get("code") == codes.UPSTREAM_UNAVAILABLE, msg
-        else:  # or it exits non-zero, naming the command
-            assert gw.wait_exit(10) not in (None, 0)
+        msg = gw.read_message()
+        assert msg["id"] == msg_id and msg["error"]["code"] == codes.UPSTREAM_UNAVAILABLE, msg
+        assert "cannot start upstream server 'fx'" in msg["error"]["message"]
+        assert "no-such-server-binary" in msg["error"]["message"]
+        assert "No such file or directory" in msg["error"]["message"]
+        assert gw.no_line_within(2) is None, "the request was answered twice"  # restarts and give-up pass meanwhile
+        late = gw.call_tool("echo", {"text": "x"})
+        assert late["error"]["code"] == codes.UPSTREAM_UNAVAILABLE and "not available" in late["error"]["message"]
+        gw.close_stdin()
+        assert gw.wait_exit(10) == 9
         assert "no-such-server-binary" in gw.stderr
+    actions = [r.get("action") for r in audit_records(tmp_path) if r.get("event") == "upstream"]
+    assert actions[0] == "start-failed" and "give-up" in actions and "exit" not in actions
 
 
 # ------------------------------------------------------------------ hang

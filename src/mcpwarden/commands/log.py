@@ -39,8 +39,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _add_source_arguments(show)
     show.add_argument("--server", help="only records of this server")
     show.add_argument("--tool", help="only records of this tool")
-    show.add_argument("--verdict", help="only this verdict: pass, deny, rewrite, would-deny, error (egress: allow)")
-    show.add_argument("--event", help="only this event (call, upstream, sandbox, egress, warning, ...)")
+    show.add_argument(
+        "--verdict", help="only this verdict: pass, deny, rewrite, would-deny, would-rewrite, error (egress: allow)"
+    )
+    show.add_argument(
+        "--event", help="only this event (call, upstream, sandbox, egress, malformed, alert, skill, error, ...)"
+    )
     show.add_argument("--since", help="only records since a time: 15m, 2h, 7d or 2026-11-21T08:00 (UTC)")
     show.add_argument("--limit", type=int, default=None, help="only the last N matching records")
     show.add_argument("--format", choices=["table", "json"], default="table", help="table (default) or JSON lines")

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 
-from mcpwarden.errors import PolicyError
+from mcpwarden.errors import PolicyError, UsageError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -63,10 +63,17 @@ def main(args: argparse.Namespace) -> int:
     elif not server.command:
         if server.url:
             raise PolicyError(f"server '{name}' is an HTTP server (url); `run` supports stdio servers only so far")
-        raise PolicyError(
+        raise UsageError(
             "no server command: give one after -- (mcpwarden run -- npx -y SERVER) or name a policy entry with --server"
         )
     skill = None
+    if args.skill_preset:
+        from mcpwarden.auditor.presets import SKILL_PRESETS
+
+        if not args.skill:
+            raise UsageError("--skill-preset needs --skill")
+        if args.skill_preset != "auto" and args.skill_preset not in SKILL_PRESETS:
+            raise UsageError(f"unknown skill preset {args.skill_preset!r}; known: {', '.join(SKILL_PRESETS)}, auto")
     if args.skill:
         from mcpwarden.policy.skill import apply_skill
 
@@ -74,8 +81,6 @@ def main(args: argparse.Namespace) -> int:
         server = skill.server
         for note in skill.notes:
             logging.getLogger("mcpwarden.skill").warning("%s", note)
-    elif args.skill_preset:
-        raise PolicyError("--skill-preset needs --skill")
     return asyncio.run(_serve(policy, name, server, skill))
 
 

@@ -47,6 +47,8 @@ AUDIT_WAIT = 0.002
 HASH_LATER_BYTES = 64 * 1024
 """Requests up to this size keep their parsed arguments until the audit record is written
 and are hashed then, off the request's path (``_new_call``)."""
+UPSTREAM_NEVER_STARTED = 9
+"""``run``'s exit code when no attempt to start the upstream succeeded (the CLI's code for UpstreamError)."""
 STARTUP_METHODS = frozenset({"initialize", "server/discover"})
 """A session's opening requests: sent before the upstream first spoke, they get
 ``gateway.startup_timeout`` (a server fetched by npx or uvx may take a while to start)."""
@@ -96,6 +98,7 @@ class StdioGateway:
         self._restarted = False
         self._last_start = 0.0
         self._exit_code = 0
+        self._ever_started = False
         self._client_split = LineSplitter(self.max_bytes)
         self._held: list[Message] = []
         """tools/call requests waiting for the gateway's own tools/list (read-only mode)."""
@@ -153,8 +156,12 @@ class StdioGateway:
         except UpstreamError as exc:
             log.error("%s", exc)
             self._audit_event("upstream", action="start-failed", detail=str(exc))
-            self._upstream_exited(None)
+            if not self._ever_started:
+                self._exit_code = UPSTREAM_NEVER_STARTED
+            self._upstream_exited(None, str(exc))
             return
+        self._ever_started = True
+        self._exit_code = 0
         self._audit_event("upstream", action="start", upstream_pid=self.upstream.pid, restarts=self._restarts)
         if self._init_request is not None and self.session.era == "handshake":
             self._replay_initialize()
@@ -515,16 +522,12 @@ class StdioGateway:
 
     def _fail_message(self, body: bytes) -> None:
         """Answer a message that cannot reach the upstream (only requests can be answered)."""
-        with contextlib.suppress(Exception):
-            obj = orjson.loads(body)
-            msg_id = obj.get("id")
-            if obj.get("method") is not None and msg_id is not None:
-                call = self.pending.pop(msg_id, None)
-                self._reply_client(
-                    msg_id, codes.UPSTREAM_UNAVAILABLE, f"mcpwarden: upstream server '{self.name}' is not available"
-                )
-                if call is not None:
-                    self._audit_call(call, "upstream-unavailable")
+        call = self.pending.pop(_request_id(body), None)
+        if call is not None:  # a request not answered yet
+            self._reply_client(
+                call.id, codes.UPSTREAM_UNAVAILABLE, f"mcpwarden: upstream server '{self.name}' is not available"
+            )
+            self._audit_call(call, "upstream-unavailable")
 
     def _flush_queue(self) -> None:
         while self._queue and self._ready:
@@ -535,7 +538,8 @@ class StdioGateway:
 
     # ---- upstream restarts ------------------------------------------------------------
 
-    def _upstream_exited(self, code: int | None) -> None:
+    def _upstream_exited(self, code: int | None, failure: str | None = None) -> None:
+        """The upstream ended (exit ``code``), or could not be started (``failure`` says why)."""
         if self._stream is not None:
             self._stream = None
             self.client_writer.end_partial(b"")  # its request is answered below
@@ -546,19 +550,19 @@ class StdioGateway:
         self.own_pending.clear()
         if self._closing:
             return
-        self._release_held(
-            codes.UPSTREAM_UNAVAILABLE,
-            f"mcpwarden: upstream server '{self.name}' exited (code {code}) before answering",
+        text = f"mcpwarden: {failure}" if failure else (
+            f"mcpwarden: upstream server '{self.name}' exited (code {code}) before answering"
         )
-        log.warning("upstream '%s' exited (code %s)", self.name, code)
-        self._audit_event("upstream", action="exit", exit_code=code)
+        self._release_held(codes.UPSTREAM_UNAVAILABLE, text)
+        if failure is None:
+            log.warning("upstream '%s' exited (code %s)", self.name, code)
+            self._audit_event("upstream", action="exit", exit_code=code)
         for call in list(self.pending.values()):
-            self._reply_client(
-                call.id,
-                codes.UPSTREAM_UNAVAILABLE,
-                f"mcpwarden: upstream server '{self.name}' exited (code {code}) before answering",
-            )
+            self._reply_client(call.id, codes.UPSTREAM_UNAVAILABLE, text)
             self._audit_call(call, "upstream-exit")
+        if self._queue and self.pending:
+            # Requests answered just now must not reach the next process (nor be answered twice).
+            self._queue = deque(body for body in self._queue if _request_id(body) not in self.pending)
         self.pending.clear()
         self.server_pending.clear()
         restart = self.server.restart
@@ -804,6 +808,18 @@ class StdioGateway:
         except Exception:
             # The decision was made and enforced; losing its record must be loud.
             log.exception("could not write an audit record")
+
+
+def _request_id(body: bytes) -> Any:
+    """The id of the request ``body`` (a line queued for the upstream), or None."""
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict) or obj.get("method") is None:
+        return None
+    msg_id = obj.get("id")
+    return msg_id if isinstance(msg_id, str | int) else None
 
 
 def _audit_digest(value: Any, method: str, what: str, option: int) -> str | None:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from mcpwarden.errors import PolicyError
 from mcpwarden.policy.schema import Policy
+from mcpwarden.sandbox.options import NETWORK_TAGS
 
 MAX_POLICY_BYTES = 4 * 1024 * 1024
 
@@ -54,6 +55,11 @@ def _dotted(loc: Loc) -> str:
     return out or "(top level)"
 
 
+def _branch_name(part: str | int) -> bool:
+    """A part of a pydantic error location that names a validator or union branch, not a key."""
+    return isinstance(part, str) and (part.startswith(("function-", "literal[")) or part in NETWORK_TAGS)
+
+
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
     """Validate policy text. Raises PolicyError naming source, line and field."""
     try:
@@ -81,7 +87,7 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal["))))
+            loc = tuple(p for p in err["loc"] if not _branch_name(p))
             line = lines.line_of(loc)
             where = f"{source}:{line}" if line else source
             msg = err["msg"]

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator
 
 from mcpwarden.policy.base import StrictModel
 
@@ -120,4 +120,18 @@ class LimitsOptions(StrictModel):
 
 
 Protection = Literal["fs", "net", "env", "pid", "seccomp", "limits"]
-NetworkSetting = Literal["none", "host"] | NetworkOptions
+NETWORK_TAGS = ("network-name", "network-options")
+"""Branch tags of ``NetworkSetting``: they appear in validation error locations, where the
+policy loader leaves them out (the user wrote ``network``, not a branch name)."""
+
+
+def _network_branch(value: Any) -> str:
+    return NETWORK_TAGS[1] if isinstance(value, dict | NetworkOptions) else NETWORK_TAGS[0]
+
+
+# Discriminated, so a mistake inside `network: {allow: [...]}` is reported once, for that
+# mapping, instead of once per branch ("should be 'none' or 'host'" as well).
+NetworkSetting = Annotated[
+    Annotated[Literal["none", "host"], Tag(NETWORK_TAGS[0])] | Annotated[NetworkOptions, Tag(NETWORK_TAGS[1])],
+    Discriminator(_network_branch),
+]

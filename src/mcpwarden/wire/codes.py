@@ -33,8 +33,6 @@ GATEWAY_FAILED = -31007
 """mcpwarden itself failed while handling the message (a bug); it was not passed on."""
 SECRET_BLOCKED = -31010
 """The detection engine found a secret, honeytoken or PII that policy blocks."""
-SANDBOX_REFUSED = -31020
-"""The sandbox refused to start the server: a required protection is unavailable."""
 
 GATEWAY_CODES = frozenset(
     {
@@ -46,6 +44,5 @@ GATEWAY_CODES = frozenset(
         UPSTREAM_INVALID,
         GATEWAY_FAILED,
         SECRET_BLOCKED,
-        SANDBOX_REFUSED,
     }
 )
