@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import orjson
 import psutil
 import pytest
 from mcp.shared.exceptions import MCPError
@@ -31,6 +32,7 @@ from .conftest import (
     text_content,
     text_of,
     through_gateway,
+    tool_records,
     upstream_pid_of,
     wait_gone,
     write_policy,
@@ -303,3 +305,88 @@ def check_only_protocol_on_stdout(gw: RawGateway) -> None:
     assert gw.wait_exit(10) is not None
     line = gw.no_line_within(0.5)
     assert line is None, f"unexpected output on stdout after the session: {line[:200]!r}"
+
+
+# ------------------------------------------------------------------ requests the gateway holds
+
+
+def test_a_call_held_for_the_tool_list_times_out_and_is_audited(tmp_path: Path) -> None:
+    """Read-only mode holds a tools/call until the gateway's own tools/list is answered; a
+    server that never answers it leaves the call to its request timeout, like any other, and
+    its id stays taken meanwhile."""
+    policy = write_policy(
+        tmp_path, command=bad_command("--hang-tools-list"), tools={"read_only": True},
+        gateway={"request_timeout": 1},
+    )
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        call = {"jsonrpc": "2.0", "id": "held-1", "method": "tools/call", "params": {"name": "echo", "arguments": {}}}
+        gw.send_json(call)
+        gw.send_json(call)
+        duplicate = gw.read_message(timeout=1)
+        assert duplicate["id"] == "held-1" and duplicate["error"]["code"] == codes.INVALID_REQUEST
+        expired = gw.read_message(timeout=5)
+        assert expired["id"] == "held-1" and expired["error"]["code"] == codes.UPSTREAM_TIMEOUT
+        assert "tools/list" in expired["error"]["message"]
+    [record] = tool_records(audit_records(tmp_path), "echo")
+    assert record["outcome"] == "timeout"
+
+
+def test_a_request_that_times_out_while_a_restart_is_slow_never_reaches_the_new_process(tmp_path: Path) -> None:
+    """Requests sent while a crashed server restarts wait in a queue. One that times out
+    there is answered -31004 and taken out of the queue: the new process never runs it (the
+    client was told it failed, so it may retry)."""
+    starts = tmp_path / "starts"
+    policy = write_policy(
+        tmp_path, command=bad_command("--slow-restart", "2.5", "--starts", str(starts)),
+        gateway={"request_timeout": 1, "startup_timeout": 1},  # no longer allowance while it restarts
+    )
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        crashed = gw.call_tool("crash")
+        assert crashed["error"]["code"] == codes.UPSTREAM_UNAVAILABLE
+        late = gw.call_tool("echo", {"text": "queued-7c1"}, timeout=5)
+        assert late["error"]["code"] == codes.UPSTREAM_TIMEOUT
+        for _ in range(6):  # the restart takes 2.5 s: ask until the new process answers
+            seen = gw.call_tool("received", {"marker": "queued-7c1"}, timeout=5)
+            if "result" in seen:
+                break
+    assert starts.read_text().split() == ["start", "start"]
+    assert seen["result"]["structuredContent"]["result"] == [], "the timed-out request ran after all"
+
+
+def test_requests_pending_at_shutdown_are_answered(tmp_path: Path) -> None:
+    """A client that half-closes (stdin EOF) while a request is pending still reads stdout:
+    the request gets an answer before the gateway exits."""
+    policy = write_policy(tmp_path, command=bad_command("--hang-tools-list"))
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        gw.send_json({"jsonrpc": "2.0", "id": "last", "method": "tools/list", "params": {}})
+        gw.close_stdin()
+        answer = gw.read_message(timeout=10)
+        assert gw.wait_exit(10) == 0
+    assert answer["id"] == "last" and answer["error"]["code"] == codes.UPSTREAM_UNAVAILABLE
+    assert "shutting down" in answer["error"]["message"]
+    outcomes = [r.get("outcome") for r in audit_records(tmp_path) if r.get("method") == "tools/list"]
+    assert outcomes == ["abandoned"]
+
+
+def test_a_server_request_reusing_a_pending_id_is_refused(tmp_path: Path) -> None:
+    """The server sends two requests with one id: the client sees the first only, the server
+    gets an error for the second, and the client's answer goes to the first."""
+    policy = write_policy(tmp_path, command=bad_command())
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        msg_id = gw.new_id()
+        gw.send_json({"jsonrpc": "2.0", "id": msg_id, "method": "tools/call",
+                      "params": {"name": "ask_twice", "arguments": {}}})
+        first = gw.read_message()
+        assert first == {"jsonrpc": "2.0", "id": "dup-ping", "method": "ping"}
+        answer = gw.read_message()
+        assert answer["id"] == msg_id and answer["result"]["content"][0]["text"] == "asked"
+        assert gw.no_line_within(0.5) is None, "the second request with the same id reached the client"
+        gw.send_json({"jsonrpc": "2.0", "id": "dup-ping", "result": {}})
+        seen = gw.call_tool("received", {"marker": "dup-ping"})["result"]["structuredContent"]["result"]
+    assert len(seen) == 2
+    assert '"code":-32600' in seen[0] and "already in use" in seen[0]
+    assert orjson.loads(seen[1]) == {"jsonrpc": "2.0", "id": "dup-ping", "result": {}}

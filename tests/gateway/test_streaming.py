@@ -275,3 +275,36 @@ def test_a_result_the_audit_cannot_hash_still_gets_its_record_and_breaks_nothing
     small = tool_records(audit_records(tmp_path, want=3), "small")
     assert len(nested) == 1 and nested[0]["result_sha256"] is None and nested[0]["outcome"] == "result"
     assert len(small) == 1 and small[0]["result_sha256"]
+
+
+@pytest.mark.parametrize("order", ["id-first", "result-first"])
+def test_cancelling_a_request_whose_answer_streams_cuts_the_line_and_frees_the_client_side(
+    tmp_path: Path, order: str
+) -> None:
+    """The client cancels a request while its answer is being streamed and the server stalls:
+    the line is cut short at once, and what the gateway says next (here an error of its own)
+    does not wait behind the stalled line."""
+    marker = tmp_path / "go"
+    with stream_client(tmp_path) as client:
+        start = client.size()
+        msg_id = client.call("halves", first=300_000, rest=10, marker=str(marker), order=order)
+        assert client.wait(lambda out: len(out) - start > 100_000), "nothing of the answer was streamed"
+        assert client.proc.stdin is not None
+        client.proc.stdin.write(
+            orjson.dumps({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": msg_id}})
+            + b"\n"
+        )
+        client.proc.stdin.flush()
+        began = time.monotonic()
+        # An id the gateway refuses on its own: the stalled server is not asked.
+        client.proc.stdin.write(b'{"jsonrpc":"2.0","id":"mcpwarden-mine","method":"ping"}\n')
+        client.proc.stdin.flush()
+        assert client.wait(lambda out: b'"mcpwarden-mine"' in out, 5), "the gateway's own answer waited"
+        waited = time.monotonic() - began
+        broken = [line for line in client.lines_after(start) if line.endswith(b"\x00")]
+        marker.touch()  # let the server finish; its late answer is dropped (cancelled)
+        after = client.size()
+        answer, _ = client.answer(client.call("small"), after)
+    assert waited < 3, f"the gateway's own answer waited {waited:.1f} s behind the cancelled line"
+    assert len(broken) == 1
+    assert text_of(answer) == "ok"

@@ -100,8 +100,8 @@ class StdioGateway:
         self._exit_code = 0
         self._ever_started = False
         self._client_split = LineSplitter(self.max_bytes)
-        self._held: list[Message] = []
-        """tools/call requests waiting for the gateway's own tools/list (read-only mode)."""
+        self._held: list[tuple[Message, float]] = []
+        """tools/call requests waiting for the gateway's own tools/list (read-only mode), and since when."""
         self._listing_pages = 0
         self._waiting: Callable[[], None] | None = None
         """The one audit record waiting to be written (``_write_later``)."""
@@ -179,9 +179,15 @@ class StdioGateway:
     async def _shutdown(self) -> None:
         self.client_reader.close()
         code = await self.upstream.stop(self.policy.gateway.shutdown_grace)
+        if self._stream is not None:
+            self._stream = None
+            self.client_writer.end_partial(b"")
+        closing = f"mcpwarden: the gateway for '{self.name}' is shutting down; the request was not answered"
         for call in list(self.pending.values()):
+            self._reply_client(call.id, codes.UPSTREAM_UNAVAILABLE, closing)  # a half-closed client still reads
             self._audit_call(call, "abandoned")
         self.pending.clear()
+        self._release_held(codes.UPSTREAM_UNAVAILABLE, closing, "abandoned")
         self._audit_event("upstream", action="stop", exit_code=code)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.client_writer.drain(), 5.0)
@@ -227,7 +233,7 @@ class StdioGateway:
     def _client_request(self, msg: Message) -> None:
         method = msg.method
         is_request = msg.kind == "request"
-        if is_request and msg.id in self.pending:
+        if is_request and (msg.id in self.pending or any(held.id == msg.id for held, _ in self._held)):
             self._reply_client(
                 msg.id, codes.INVALID_REQUEST, f"mcpwarden: id {msg.id!r} is already in use by a pending request"
             )
@@ -271,7 +277,28 @@ class StdioGateway:
         rid = msg.params.get("requestId")
         call = self.pending.pop(rid, None) if isinstance(rid, (int, str)) else None
         if call is not None:
+            self._end_stream_of(call)
+            self._unqueue(call.id)
             self._audit_call(call, "cancelled")
+
+    def _end_stream_of(self, call: Call) -> None:
+        """``call`` is answered otherwise (timeout, cancel): a line that may answer it and is
+        being streamed is cut short, and the rest of it is not streamed."""
+        stream = self._stream
+        if stream is not None and (stream.call is call or call.id in stream.ids):
+            self._stream = None
+            self._stream_declined = True
+            self.client_writer.end_partial(b"")
+
+    def _unqueue(self, request_id: Any) -> bool:
+        """Take the request ``request_id`` out of the queue for a (re)starting upstream: it was
+        answered meanwhile and must not run. True if it was still queued."""
+        if not self._queue:
+            return False
+        kept = deque(body for body in self._queue if _request_id(body) != request_id)
+        found = len(kept) != len(self._queue)
+        self._queue = kept
+        return found
 
     def _client_response(self, msg: Message) -> None:
         call = self.server_pending.pop(msg.id, None)
@@ -500,6 +527,15 @@ class StdioGateway:
             self._audit_call(call, "upstream-invalid")
 
     def _server_request(self, msg: Message) -> None:
+        if msg.id in self.server_pending:
+            log.warning("upstream '%s' reused id %r of a request still pending; refused it", self.name, msg.id)
+            self._to_upstream(
+                error_response(
+                    msg.id, codes.INVALID_REQUEST, f"mcpwarden: id {msg.id!r} is already in use by a pending request"
+                )
+            )
+            self._audit_event("malformed", origin="server", reason="duplicate request id")
+            return
         outcome = self.pipeline.on_request(msg, self.session)
         call = self._new_call(msg, outcome)
         if outcome.deny is not None:
@@ -553,7 +589,7 @@ class StdioGateway:
         text = f"mcpwarden: {failure}" if failure else (
             f"mcpwarden: upstream server '{self.name}' exited (code {code}) before answering"
         )
-        self._release_held(codes.UPSTREAM_UNAVAILABLE, text)
+        self._release_held(codes.UPSTREAM_UNAVAILABLE, text, "upstream-exit")
         if failure is None:
             log.warning("upstream '%s' exited (code %s)", self.name, code)
             self._audit_event("upstream", action="exit", exit_code=code)
@@ -593,7 +629,7 @@ class StdioGateway:
         self.upstream.send(orjson.dumps(request))
 
     def _hold_for_tool_list(self, msg: Message) -> None:
-        self._held.append(msg)
+        self._held.append((msg, time.monotonic()))
         if len(self._held) == 1:
             self._listing_pages = 0
             self._request_tool_list(None, msg)
@@ -617,19 +653,20 @@ class StdioGateway:
         result = msg.obj.get("result")
         cursor = result.get("nextCursor") if isinstance(result, dict) else None
         if isinstance(cursor, str) and cursor and self._listing_pages < 50 and self._held:
-            self._request_tool_list(cursor, self._held[0])
+            self._request_tool_list(cursor, self._held[0][0])
             return
         if "error" in msg.obj:
             log.warning("upstream '%s' refused the gateway's tools/list; unlisted tools count as unknown", self.name)
         self.session.state.setdefault(ToolsGuard.name, {"hints": {}, "complete": True})["complete"] = True
         held, self._held = self._held, []
-        for waiting in held:
+        for waiting, _ in held:
             self._client_request(waiting)
 
-    def _release_held(self, code: int, text: str) -> None:
+    def _release_held(self, code: int, text: str, outcome: str) -> None:
         held, self._held = self._held, []
-        for waiting in held:
+        for waiting, _ in held:
             self._reply_client(waiting.id, code, text)
+            self._audit_call(self._new_call(waiting, Outcome(waiting)), outcome)
 
     def _own_response(self, msg: Message) -> None:
         what = self.own_pending.pop(msg.id)
@@ -650,6 +687,8 @@ class StdioGateway:
         interval = min(1.0, max(0.05, self.timeout / 4))
         while True:
             await asyncio.sleep(interval)
+            if self._held:
+                self._expire_held()
             if not self.pending:
                 continue
             now = time.monotonic()
@@ -657,10 +696,8 @@ class StdioGateway:
             expired = [c for c in self.pending.values() if now - c.started > (c.timeout or default)]
             for call in expired:
                 del self.pending[call.id]
-                if self._stream is not None and (self._stream.call is call or call.id in self._stream.ids):
-                    self._stream = None
-                    self._stream_declined = True  # the rest of that line is not streamed
-                    self.client_writer.end_partial(b"")
+                self._end_stream_of(call)
+                queued = self._unqueue(call.id)
                 limit, key = (
                     (call.timeout, "gateway.startup_timeout") if call.timeout else (default, "gateway.request_timeout")
                 )
@@ -674,9 +711,25 @@ class StdioGateway:
                     "method": "notifications/cancelled",
                     "params": {"requestId": call.id, "reason": "mcpwarden: request timeout"},
                 }
-                if self._ready:
+                if self._ready and not queued:
                     self.upstream.send(orjson.dumps(cancel))
                 self._audit_call(call, "timeout")
+
+    def _expire_held(self) -> None:
+        """Calls held for the gateway's own ``tools/list`` time out like any request."""
+        now = time.monotonic()
+        expired = [(msg, since) for msg, since in self._held if now - since > self.timeout]
+        if not expired:
+            return
+        self._held = [entry for entry in self._held if entry not in expired]
+        for msg, _ in expired:
+            self._reply_client(
+                msg.id,
+                codes.UPSTREAM_TIMEOUT,
+                f"mcpwarden: upstream server '{self.name}' did not answer the tools/list this read-only server needs "
+                f"before {msg.method} within {self.timeout:g} s (gateway.request_timeout)",
+            )
+            self._audit_call(self._new_call(msg, Outcome(msg)), "timeout")
 
     # ---- audit ------------------------------------------------------------------------
 
