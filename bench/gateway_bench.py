@@ -61,16 +61,26 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
+def _rss_hwm_mb(pid: int) -> tuple[float, float]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
 def gateway_rss_mb() -> tuple[float, float]:
+    """The gateway's RSS and peak, with its helper (the process-group watchdog) added: every
+    child of the gateway that is not the upstream server."""
     me = psutil.Process()
     for child in me.children(recursive=True):
         try:
-            if "mcpwarden" in " ".join(child.cmdline()):
-                status = Path(f"/proc/{child.pid}/status").read_text()
-                fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-                rss = int(fields["VmRSS"].split()[0]) / 1024
-                hwm = int(fields["VmHWM"].split()[0]) / 1024
-                return rss, hwm
+            if "mcpwarden" not in " ".join(child.cmdline()):
+                continue
+            rss, hwm = _rss_hwm_mb(child.pid)
+            for helper in child.children():
+                if str(FIXTURE) not in " ".join(helper.cmdline()):
+                    extra, extra_hwm = _rss_hwm_mb(helper.pid)
+                    rss, hwm = rss + extra, hwm + extra_hwm
+            return rss, hwm
         except (psutil.Error, OSError, KeyError):
             continue
     return float("nan"), float("nan")

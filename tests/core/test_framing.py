@@ -78,3 +78,24 @@ def test_feed_reads_only_up_to_end() -> None:
     splitter = LineSplitter(1000)
     assert splitter.feed(b'{"a":1}\n{"b":2}\n', 8) == [b'{"a":1}']
     assert splitter.pending == 0
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 100, 600, 10_000])
+@pytest.mark.parametrize(
+    ("line", "msg_id"),
+    [
+        (b'{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"x":"%s"}}', 42),
+        (b'{"method":"tools/call","params":{"id":7,"x":"%s"},"jsonrpc":"2.0","id":"abc"}', "abc"),
+        (b'{"result":{"x":"%s"},"jsonrpc":"2.0","id":-3}', -3),
+        (b'{"params":{"x":"%s","id":9}}', None),  # an "id" that is not the message's own
+        (b'{"id":[1],"x":"%s"}', None),
+    ],
+)
+def test_an_oversize_line_keeps_its_edges_and_the_id_they_carry(chunk_size, line, msg_id):
+    body = line % (b"a" * 5000)
+    data = body + b"\n{}\n"
+    s = LineSplitter(1000)
+    out = feed_all(s, [data[i : i + chunk_size] for i in range(0, len(data), chunk_size)])
+    assert out == [Oversize(len(body)), b"{}"]
+    assert out[0].head == body[:512] and out[0].tail == body[-512:]
+    assert out[0].id == msg_id

@@ -19,11 +19,14 @@ from mcp.shared.exceptions import MCPError
 from mcpwarden.wire import codes
 
 from .conftest import (
+    BAD_SERVER,
     FAST_GATEWAY,
     MODERN_VERSION,
+    PYTHON,
     RawGateway,
     audit_records,
     bad_command,
+    descendants,
     gateway_args,
     gateway_env,
     kill_leftovers,
@@ -274,6 +277,27 @@ def test_kill_9_of_the_gateway_leaves_no_orphan(tmp_path: Path, upstream: str) -
             assert wait_gone(child, 5), f"upstream pid {child.pid} outlived the killed gateway"
         finally:
             kill_leftovers({child})
+
+
+def test_kill_9_of_the_gateway_also_ends_what_the_server_started(tmp_path: Path) -> None:
+    """A server that started a helper of its own (a browser, a language server, the real
+    server behind npx): PR_SET_PDEATHSIG reaches only the direct child, so the gateway's
+    watchdog kills the server's whole process group when the gateway dies."""
+    helper = f"{PYTHON} -c 'import time; time.sleep(60)'"
+    command = ["/bin/sh", "-c", f"{helper} & exec {PYTHON} {BAD_SERVER}"]
+    policy = write_policy(tmp_path, command=command)
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        server = psutil.Process(int(text_content(gw.call_tool("pid"))))
+        started = [p for p in descendants(gw.pid) if p.pid != server.pid and p.ppid() == server.pid]
+        assert len(started) == 1, started
+        try:
+            os.kill(gw.pid, signal.SIGKILL)
+            assert gw.wait_exit(5) == -signal.SIGKILL
+            assert wait_gone(server, 5), "the server outlived the killed gateway"
+            assert wait_gone(started[0], 5), "what the server started outlived the killed gateway"
+        finally:
+            kill_leftovers({server, *started})
 
 
 def test_sigterm_to_the_gateway_stops_the_upstream(tmp_path: Path) -> None:

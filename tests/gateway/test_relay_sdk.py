@@ -10,6 +10,9 @@ from typing import Any
 import anyio
 import mcp_types as types
 import pytest
+from mcp.shared.exceptions import MCPError
+
+from mcpwarden.wire import codes
 
 from .conftest import (
     HANDSHAKE_VERSION,
@@ -187,3 +190,15 @@ async def test_upstream_tool_errors_pass_unchanged(tmp_path: Path) -> None:
         result = await client.call_tool("add", {"a": "not a number", "b": 1})
         assert result.is_error, "the upstream's own validation error must reach the client as a tool error"
         assert text_of(await client.call_tool("echo", {"text": "after error"})) == "after error"
+
+
+async def test_a_request_over_the_limit_fails_in_the_sdk_client_instead_of_hanging(tmp_path: Path) -> None:
+    """The official client matches answers by id: the gateway's -31005 carries the request's
+    id, so the call fails at once (the SDK waits forever by default for an unanswered id)."""
+    args = through_gateway(tmp_path, gateway={"max_message_bytes": 64 * 1024})
+    async with sdk_client(args, tmp_path, mode="legacy") as client:
+        with anyio.fail_after(10):
+            with pytest.raises(MCPError) as info:
+                await client.call_tool("echo", {"text": "x" * 100_000})
+        assert info.value.code == codes.MESSAGE_TOO_LARGE
+        assert text_of(await client.call_tool("echo", {"text": "after"})) == "after"

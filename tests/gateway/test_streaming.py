@@ -308,3 +308,18 @@ def test_cancelling_a_request_whose_answer_streams_cuts_the_line_and_frees_the_c
     assert waited < 3, f"the gateway's own answer waited {waited:.1f} s behind the cancelled line"
     assert len(broken) == 1
     assert text_of(answer) == "ok"
+
+
+def test_an_oversized_response_held_whole_answers_its_request_at_once(tmp_path: Path) -> None:
+    """With streaming off, a response over max_message_bytes is dropped as it arrives and its
+    request answered -31005 at once (its id is in the line's first bytes), not at the timeout."""
+    with stream_client(tmp_path, stream_results=False, max_message_bytes=200_000) as client:
+        start = client.size()
+        began = time.monotonic()
+        answer, broken = client.answer(client.call("blob", size=500_000), start, timeout=10)
+        waited = time.monotonic() - began
+        after = client.size()
+        small, _ = client.answer(client.call("small"), after)
+    assert answer["error"]["code"] == codes.MESSAGE_TOO_LARGE and "larger than" in answer["error"]["message"]
+    assert broken == [] and waited < 5
+    assert text_of(small) == "ok"

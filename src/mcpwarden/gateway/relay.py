@@ -203,7 +203,7 @@ class StdioGateway:
         for line in self._client_split.feed(buffer, n):
             if isinstance(line, Oversize):
                 self._reply_client(
-                    None,
+                    line.id,  # the id its first or last bytes carried, so the client's request gets its answer
                     codes.MESSAGE_TOO_LARGE,
                     f"mcpwarden: message of {line.size} bytes dropped: larger than gateway.max_message_bytes "
                     f"({self.max_bytes})",
@@ -400,6 +400,8 @@ class StdioGateway:
             self._audit_event("malformed", origin="server", reason="too-large", size=line.size)
             if stream is not None:
                 self._stream_failed(stream, "larger than gateway.max_message_bytes")
+            else:
+                self._fail_call(line.id, "larger than gateway.max_message_bytes", codes.MESSAGE_TOO_LARGE)
             return
         try:
             msg = parse(line, "server")
@@ -519,11 +521,13 @@ class StdioGateway:
         msg_id = stream.id
         if msg_id is None and len(stream.ids) == 1:  # the id comes last, but only one request could be answered
             (msg_id,) = stream.ids
+        self._fail_call(msg_id, why, codes.UPSTREAM_INVALID)
+
+    def _fail_call(self, msg_id: Any, why: str, code: int) -> None:
+        """The upstream's answer to ``msg_id`` was unusable: the request gets an error (fail closed)."""
         call = self.pending.pop(msg_id, None) if msg_id is not None else None
         if call is not None:
-            self._reply_client(
-                call.id, codes.UPSTREAM_INVALID, f"mcpwarden: upstream server '{self.name}' sent a response {why}"
-            )
+            self._reply_client(call.id, code, f"mcpwarden: upstream server '{self.name}' sent a response {why}")
             self._audit_call(call, "upstream-invalid")
 
     def _server_request(self, msg: Message) -> None:

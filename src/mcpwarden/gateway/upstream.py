@@ -14,6 +14,7 @@ from typing import Any
 
 from mcpwarden.errors import UpstreamError
 from mcpwarden.gateway.launch import LaunchPlan, child_preexec
+from mcpwarden.gateway.reaper import GroupReaper
 from mcpwarden.gateway.stream import STREAM_AFTER
 from mcpwarden.wire.framing import LineSplitter, Oversize
 from mcpwarden.wire.stdio import FdReader, FdWriter, enlarge_pipe
@@ -48,6 +49,8 @@ class StdioUpstream:
         self._pidfd: int | None = None
         self._exit_reported = False
         self._splitter = LineSplitter(max_bytes)
+        self._reaper = GroupReaper()
+        """Kills what the server started if the gateway dies without doing it (kill -9)."""
 
     @property
     def pid(self) -> int | None:
@@ -80,6 +83,7 @@ class StdioUpstream:
         except subprocess.SubprocessError as exc:
             raise UpstreamError(f"cannot start upstream server '{self.name}': {exc}") from exc
         assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._reaper.watch(self.proc.pid)  # its own session: the process group id is its pid
         self._exit_reported = False
         self._splitter = LineSplitter(self.max_bytes)
         in_fd, out_fd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
@@ -191,6 +195,7 @@ class StdioUpstream:
         if self.proc is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
+            self._reaper.watch(0)
 
     async def stop(self, grace: float) -> int | None:
         """Close stdin, wait; SIGTERM, wait; SIGKILL. Returns the exit code."""
@@ -219,6 +224,7 @@ class StdioUpstream:
         if self.reader is not None:
             self.reader.close()
         self._kill_group()
+        self._reaper.close()
         return proc.returncode
 
     @staticmethod

@@ -12,8 +12,15 @@ than three times; callers treat lines as read-only bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Protocol
+
+EDGE_BYTES = 512
+"""How much of a dropped line's start and end is kept, to find the id it carried."""
+_ID = rb'(-?[0-9]{1,18}|"[^"\\\x00-\x1f]{0,256}")'
+_LEADING_ID = re.compile(rb'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*' + _ID + rb"\s*[,}]")
+_TRAILING_ID = re.compile(rb'[,{]\s*"id"\s*:\s*' + _ID + rb"\s*\}\s*\Z")
 
 
 class Buffer(Protocol):
@@ -24,19 +31,36 @@ class Buffer(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Oversize:
-    """Stands for a line that was longer than the limit and was dropped."""
+    """Stands for a line that was longer than the limit and was dropped: its size, and its
+    first and last ``EDGE_BYTES`` (where a JSON-RPC message's id usually is)."""
 
     size: int
+    head: bytes = field(default=b"", compare=False)
+    tail: bytes = field(default=b"", compare=False)
+
+    @property
+    def id(self) -> int | str | None:
+        """The id of the message the line was, when its first member (after ``jsonrpc``) or
+        its last one is ``"id"``, as JSON-RPC libraries write them; else None."""
+        found = _LEADING_ID.match(self.head) or _TRAILING_ID.search(self.tail)
+        if found is None:
+            return None
+        raw = found.group(1)
+        if raw[:1] == b'"':
+            return raw[1:-1].decode("ascii") if raw.isascii() else None
+        return int(raw)
 
 
 class LineSplitter:
-    __slots__ = ("_buf", "_discarded", "_discarding", "max_bytes")
+    __slots__ = ("_buf", "_discarded", "_discarding", "_head", "_tail", "max_bytes")
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
         self._buf = bytearray()
         self._discarding = False
         self._discarded = 0
+        self._head = b""
+        self._tail = b""
 
     @property
     def pending(self) -> int:
@@ -63,23 +87,29 @@ class LineSplitter:
             end = len(data)
         if self._discarding:
             nl = data.find(b"\n", 0, end)
+            stop = end if nl < 0 else nl
+            self._tail = (self._tail + data[max(0, stop - EDGE_BYTES) : stop])[-EDGE_BYTES:]
             if nl < 0:
                 self._discarded += end
                 return out
-            out.append(Oversize(self._discarded + nl))
+            out.append(Oversize(self._discarded + nl, self._head, self._tail))
             self._discarding = False
             self._discarded = 0
+            self._head = self._tail = b""
             start = nl + 1
         elif self._buf:
             nl = data.find(b"\n", 0, end)
             if nl < 0:
                 if len(self._buf) + end > self.max_bytes:
-                    self._start_discarding(len(self._buf) + end)
+                    self._start_discarding(len(self._buf) + end, bytes(self._buf[:EDGE_BYTES]), data, 0, end)
                 else:
                     self._buf += memoryview(data)[:end]
                 return out
             if len(self._buf) + nl > self.max_bytes:
-                out.append(Oversize(len(self._buf) + nl))
+                head = bytes(self._buf[:EDGE_BYTES])
+                head += data[: EDGE_BYTES - len(head)] if len(head) < EDGE_BYTES else b""
+                tail = (bytes(self._buf[-EDGE_BYTES:]) + data[max(0, nl - EDGE_BYTES) : nl])[-EDGE_BYTES:]
+                out.append(Oversize(len(self._buf) + nl, head, tail))
                 self._buf.clear()
             else:
                 line = self._buf
@@ -94,12 +124,12 @@ class LineSplitter:
             if nl < 0:
                 rest = end - start
                 if rest > max_bytes:
-                    self._start_discarding(rest)
+                    self._start_discarding(rest, b"", data, start, end)
                 else:
                     self._buf += memoryview(data)[start:end]
                 break
             if nl - start > max_bytes:
-                out.append(Oversize(nl - start))
+                out.append(Oversize(nl - start, data[start : start + EDGE_BYTES], data[nl - EDGE_BYTES : nl]))
             elif nl > start:
                 line = data[start:nl]
                 if not line.isspace():
@@ -107,7 +137,12 @@ class LineSplitter:
             start = nl + 1
         return out
 
-    def _start_discarding(self, size: int) -> None:
+    def _start_discarding(self, size: int, kept: bytes, data: Buffer, start: int, end: int) -> None:
+        """Drop the rest of a line that is ``size`` bytes so far: ``kept`` (its first bytes
+        held before) and ``data[start:end]`` are all of it; only its edges are kept."""
+        head = kept + data[start : start + EDGE_BYTES - len(kept)] if len(kept) < EDGE_BYTES else kept
+        self._head = bytes(head)
+        self._tail = bytes(data[max(start, end - EDGE_BYTES) : end])
         self._buf = bytearray()
         self._discarding = True
         self._discarded = size
