@@ -120,6 +120,31 @@ def _escape(literal: bytes) -> bytes:
     return b"".join(bytes([c]) if chr(c).isalnum() and c < 128 else b"\\x%02x" % c for c in literal)
 
 
+def _repeated(keyword: bytes) -> bool:
+    """A keyword made of one character repeated (the X bearer token's ``aaaa...``)."""
+    return len(keyword) >= 2 and keyword.count(keyword[:1]) == len(keyword)
+
+
+def _keyword_expr(keyword: bytes) -> bytes:
+    """How a keyword is looked for. A repeated character is matched where a run of it starts
+    only (the run's end is added afterwards: ``_run_ends``): as a literal it would match at
+    every byte of a long run, and a megabyte of ``A`` (base64 of zero bytes) would cost a
+    million callbacks instead of one."""
+    if not _repeated(keyword):
+        return _escape(keyword)
+    char = _escape(keyword[:1])
+    return b"(?:^|[^%s])%s{%d}" % (char, char, len(keyword))
+
+
+def _run_patterns(keywords: Sequence[bytes]) -> dict[int, re.Pattern[bytes]]:
+    """Per repeated-character keyword: a pattern that matches the rest of a run of it (any case)."""
+    return {
+        index: re.compile(b"[%s%s]*" % (re.escape(k[:1].lower()), re.escape(k[:1].upper())))
+        for index, k in enumerate(keywords)
+        if _repeated(k)
+    }
+
+
 class HyperscanGate:
     """One Vectorscan block-mode database: keywords and probe regexes. ``gated``: per keyword,
     the rules it gates, or None when it must be reported at each occurrence anyway (a
@@ -140,7 +165,8 @@ class HyperscanGate:
         self.keywords = [k.lower() for k in keywords]
         self._gated = list(gated) if gated is not None else [None] * len(self.keywords)
         exact = hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_ALLOWEMPTY
-        keyword_exprs = [_escape(k) for k in self.keywords] + list(BASE64_RUN_SHAPES)
+        keyword_exprs = [_keyword_expr(k) for k in self.keywords] + list(BASE64_RUN_SHAPES)
+        self._runs = _run_patterns(self.keywords)
         self._n_kw = len(self.keywords)
         self._n_fixed = self._n_kw + len(BASE64_RUN_SHAPES)
         self._lengths = [len(k) for k in self.keywords]
@@ -151,7 +177,7 @@ class HyperscanGate:
 
             self._cache_key = make_key(
                 [
-                    "gate2",
+                    "gate3",
                     _hyperscan_version(),
                     *self.keywords,
                     *(f"{rule}\0{regex}" for rule, regex in probes),
@@ -273,7 +299,7 @@ class HyperscanGate:
                 db = loaded[0]
             else:
                 flags = [hyperscan.HS_FLAG_CASELESS] * self._n_kw + [0] * len(BASE64_RUN_SHAPES)
-                words = [_escape(k) for k in self.keywords] + list(BASE64_RUN_SHAPES)
+                words = [_keyword_expr(k) for k in self.keywords] + list(BASE64_RUN_SHAPES)
                 db = _build(words, flags, [])
                 self._store_cached("words", db, [])
             self._words_db = db
@@ -302,6 +328,8 @@ class HyperscanGate:
                 add_run(end - MIN_BASE64)
 
         db.scan(data, match_event_handler=on_match, scratch=scratch)
+        if self._runs:
+            found.extend((start, index) for index, start in self._run_ends(data, [(i, s) for s, i in found]))
         return found, sorted(runs)
 
     def presence(self, data: bytes) -> GateReport:
@@ -330,7 +358,22 @@ class HyperscanGate:
                 ends.setdefault(self._probe_rules[index - n_fixed], []).append(end)
         for positions in ends.values():
             positions.sort()
+        if self._runs:
+            occurrences.extend(self._run_ends(data, occurrences))
         return sorted(keywords), ends, sorted(runs), occurrences
+
+    def _run_ends(self, data: bytes, occurrences: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """For each (keyword, start) of a repeated-character keyword, which is where a run of
+        it starts: (keyword, start of its last occurrence in that run), when that is later."""
+        out = []
+        lengths = self._lengths
+        for index, start in occurrences:
+            pattern = self._runs.get(index)
+            if pattern is not None:
+                last = pattern.match(data, start).end() - lengths[index]
+                if last > start:
+                    out.append((index, last))
+        return out
 
 
 FLOAT_TEXT = (rb"[:,\[\s]-?[0-9]+[.eE]", rb"[0-9]{20}")
