@@ -22,6 +22,9 @@ boundary with ``raise ... from``.
 
 from __future__ import annotations
 
+import os
+import traceback
+
 
 class WardenError(Exception):
     """Base class of every error mcpwarden raises on purpose."""
@@ -77,3 +80,12 @@ class AuditError(WardenError):
 
 class ChainBroken(AuditError):
     """Verification found a record that was edited, removed, inserted, reordered or truncated."""
+
+
+def describe_fault(exc: BaseException) -> str:
+    """``KeyError at relay.py:123``: what a log may say of an unexpected exception. Never its
+    text, which may quote the message being handled (argument values, secrets)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return type(exc).__name__
+    return f"{type(exc).__name__} at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}"

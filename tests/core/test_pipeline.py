@@ -85,3 +85,13 @@ def test_monitor_mode_records_but_lets_through():
 def test_no_guards_means_pass(method):
     msg = tmessage(method or "m", {})
     assert Pipeline([]).on_request(msg, tsession()).verdict == "pass"
+
+
+def test_a_raising_guard_is_logged_by_type_and_place_never_by_its_text(caplog) -> None:
+    """An exception's text may quote the message it was judging (here the 'bug' reason
+    stands for a value); the log names its type and where it was raised."""
+    with caplog.at_level("ERROR", logger="mcpwarden"):
+        Pipeline([Exploder()]).on_request(tmessage("tools/call", {"name": "x"}), tsession())
+    logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert "RuntimeError at test_pipeline.py:43" in logged
+    assert "bug" not in logged and not any(r.exc_info for r in caplog.records)

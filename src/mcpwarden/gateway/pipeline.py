@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mcpwarden.errors import describe_fault
 from mcpwarden.gateway.session import Call, Session
 from mcpwarden.guards.base import PASS, Deny, Guard, Rewrite, Verdict
 from mcpwarden.wire import codes
@@ -91,9 +92,13 @@ class Pipeline:
         for name, hook in hooks:
             try:
                 verdict = hook(msg, *extra)
-            except Exception:
-                log.exception(
-                    "guard %r raised on %s %r; blocking the message (fail closed)", name, msg.kind, msg.method
+            except Exception as exc:
+                log.error(
+                    "guard %r raised %s on %s %r; blocking the message (fail closed)",
+                    name,
+                    describe_fault(exc),
+                    msg.kind,
+                    msg.method,
                 )
                 deny = Deny(
                     f"guard '{name}' failed while checking this message, so it was blocked (fail closed)",

@@ -13,17 +13,15 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 import signal
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-from mcpwarden.errors import FramingError, UpstreamError
+from mcpwarden.errors import FramingError, UpstreamError, describe_fault
 from mcpwarden.gateway.launch import LaunchPlan
 from mcpwarden.gateway.memory import HeapTrimmer
 from mcpwarden.gateway.pipeline import Outcome, Pipeline
@@ -344,17 +342,8 @@ class StdioGateway:
         """A fault in the gateway while handling ``msg``: it is logged (the exception's type and
         where, never values) and audited, and when ``answer``, whoever waits for an answer to
         it gets -31007 instead of silence. Other messages go on being served."""
-        where = traceback.extract_tb(exc.__traceback__)[-1]
         what = msg.method or "response"
-        log.error(
-            "internal error handling a %s (%s) from the %s: %s at %s:%d",
-            msg.kind,
-            what,
-            msg.origin,
-            type(exc).__name__,
-            os.path.basename(where.filename),
-            where.lineno,
-        )
+        log.error("internal error handling a %s (%s) from the %s: %s", msg.kind, what, msg.origin, describe_fault(exc))
         self._audit_event("error", origin=msg.origin, method=msg.method, reason=type(exc).__name__)
         if not answer:
             return
