@@ -9,14 +9,16 @@ with 16 concurrent callers on one session, MB/s of 1 MB tool results, and the ga
 then the ratios against direct. Targets (issue 2): added p50 <= 0.25 ms, calls/s >= 0.8x,
 1 MB throughput >= 0.8x, gateway RSS <= 60 MB.
 
-Last measured (2026-11-21, session 3, 2 cores, load average 0.3-1.1, medians of 5 rounds,
-twelve runs): added p50 +0.21 to +0.30 ms (median of the runs +0.25); calls/s 0.84-1.05x;
-1 MB results 0.83-0.90x (large results are streamed: gateway.stream_results); RSS 48 MB after
-the 1 MB results, 43 MB 0.5 s later. For reference, on the same machine and peers a Python relay that does no work at all
-adds about +0.15 ms p50 (asyncio) and reaches 0.7x for 1 MB results if it holds each line
-whole, 0.93x if it forwards bytes as they come. With 2 cores shared by three Python
-processes, what the gateway spends on CPU shows in the client's latency even when it runs
-after delivery, so p50 moves by +-0.03 ms between runs: compare runs made together.
+Last measured (2026-11-21, session 4, 2 cores, load average 0.3-0.7, medians of 5 rounds,
+six runs): added p50 +0.244 to +0.274 ms; calls/s 0.86-1.04x; 1 MB results 0.83-0.92x (large
+results are streamed: gateway.stream_results); RSS 50 MB after the 1 MB results, 45 MB 0.5 s
+later (both with the 1.9 MB of the process-group watchdog, gateway/reaper.py). Session 3's
+twelve runs: +0.21 to +0.30 ms (median of the runs +0.25). For reference, on the same
+machine and peers a Python relay that does no work at all adds about +0.15 ms p50 (asyncio)
+and reaches 0.7x for 1 MB results if it holds each line whole, 0.93x if it forwards bytes as
+they come. With 2 cores shared by three Python processes, what the gateway spends on CPU
+shows in the client's latency even when it runs after delivery, so p50 moves by +-0.03 ms
+between runs: compare runs made together.
 """
 
 from __future__ import annotations
