@@ -99,3 +99,30 @@ def test_an_oversize_line_keeps_its_edges_and_the_id_they_carry(chunk_size, line
     assert out == [Oversize(len(body)), b"{}"]
     assert out[0].head == body[:512] and out[0].tail == body[-512:]
     assert out[0].id == msg_id
+
+
+def test_the_tail_of_a_line_that_crosses_the_limit_in_a_short_chunk_is_whole():
+    """The id of an id-last message began in the held part when a short chunk pushed the
+    line over the limit: the kept tail must still be the line's last bytes."""
+    body = b'{"method":"tools/call","params":{"x":"' + b"a" * 940 + b'"},"jsonrpc":"2.0","id":"req-42"}'
+    s = LineSplitter(1000)
+    out = feed_all(s, [body[:995], body[995:], b"\n"])
+    assert out == [Oversize(len(body))]
+    assert out[0].tail == body[-512:] and out[0].id == "req-42"
+
+
+@pytest.mark.parametrize(
+    ("line", "kind"),
+    [
+        (b'{"jsonrpc":"2.0","id":7,"method":"ping","params":{"x":"%s"}}', "request"),
+        (b'{"method":"ping","params":{"x":"%s"},"jsonrpc":"2.0","id":7}', "request"),
+        (b'{"jsonrpc":"2.0","id":7,"result":{"x":"%s"}}', "response"),
+        (b'{"result":{"x":"%s"},"jsonrpc":"2.0","id":7}', "response"),
+        (b'{"jsonrpc":"2.0","id":"e","error":{"code":1,"message":"%s"}}', "response"),
+        (b'{"params":{"x":"%s"},"method":"ping","id":7}', None),
+    ],
+)
+def test_an_oversize_line_says_whether_it_was_a_request_or_a_response(line, kind):
+    body = line % (b"z" * 3000)
+    [dropped] = LineSplitter(1000).feed(body + b"\n")
+    assert isinstance(dropped, Oversize) and dropped.kind == kind

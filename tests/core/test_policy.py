@@ -127,3 +127,13 @@ def test_every_problem_is_one_prefixed_line_naming_the_key_as_written(tmp_path: 
         "the egress proxy; name the host instead",
         f"mcpwarden: {bad}:9: servers.b.network: Input should be 'none' or 'host'",
     ]
+
+
+def test_a_server_named_like_a_union_branch_keeps_its_name_in_errors(tmp_path: Path, capsys) -> None:
+    from mcpwarden.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("servers:\n  network-options:\n    command: x\n    restart: {max_restarts: -1}\n")
+    assert main(["policy", "check", str(bad)]) == 5
+    err = capsys.readouterr().err
+    assert f"{bad}:4: servers.network-options.restart.max_restarts:" in err

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mcpwarden.wire import codes
 
-from .conftest import FIXTURES, audit_records, gateway_env, raw_gateway, write_policy
+from .conftest import FIXTURES, audit_records, bad_command, gateway_env, raw_gateway, write_policy
 
 FAULTY = str(FIXTURES / "faulty_gateway.py")
 PLANTED_VALUE = "a value that must never reach a log"
@@ -56,3 +56,34 @@ def test_a_fault_while_handling_a_response_answers_the_client(tmp_path: Path) ->
     assert record["origin"] == "server" and record["reason"] == "ValueError"
     assert "from the server: ValueError at faulty_gateway.py" in stderr
     assert PLANTED_VALUE not in stderr
+
+
+def test_a_fault_in_a_call_held_for_the_tool_list_answers_it_once(tmp_path: Path) -> None:
+    """Read-only mode holds a call until the gateway's own tools/list is answered; a fault
+    when it is released still answers it (once), and the calls held with it go on."""
+    policy = write_policy(tmp_path, command=bad_command(), tools={"read_only": True})
+    with raw_gateway([FAULTY, "run", "--policy", str(policy), "--server", "fx"], gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        for msg_id, tool in (("a", "explode"), ("b", "echo")):
+            gw.send_json({"jsonrpc": "2.0", "id": msg_id, "method": "tools/call",
+                          "params": {"name": tool, "arguments": {"text": "held"}}})
+        answers = {m["id"]: m for m in (gw.read_message(), gw.read_message())}
+        assert gw.no_line_within(0.5) is None, "a call was answered twice"
+    assert answers["a"]["error"]["code"] == codes.GATEWAY_FAILED
+    assert answers["b"]["result"]["content"][0]["text"] == "held"
+
+
+def test_a_fault_while_handling_the_clients_answer_to_a_server_request_answers_the_server(tmp_path: Path) -> None:
+    """The server waits for the client's answer to its request: a fault while handling that
+    answer sends the server -31007 instead of leaving it waiting."""
+    policy = write_policy(tmp_path, command=bad_command())
+    with raw_gateway([FAULTY, "run", "--policy", str(policy), "--server", "fx"], gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        msg_id = gw.new_id()
+        gw.send_json({"jsonrpc": "2.0", "id": msg_id, "method": "tools/call",
+                      "params": {"name": "ask_twice", "arguments": {}}})
+        assert gw.read_message()["id"] == "dup-ping"
+        assert gw.read_message()["id"] == msg_id
+        gw.send_json({"jsonrpc": "2.0", "id": "dup-ping", "result": {"explode": True}})
+        seen = gw.call_tool("received", {"marker": "dup-ping"})["result"]["structuredContent"]["result"]
+    assert any('"code":-31007' in line for line in seen), seen

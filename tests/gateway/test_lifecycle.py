@@ -414,3 +414,33 @@ def test_a_server_request_reusing_a_pending_id_is_refused(tmp_path: Path) -> Non
     assert len(seen) == 2
     assert '"code":-32600' in seen[0] and "already in use" in seen[0]
     assert orjson.loads(seen[1]) == {"jsonrpc": "2.0", "id": "dup-ping", "result": {}}
+
+
+def test_a_held_call_that_is_cancelled_never_runs(tmp_path: Path) -> None:
+    """Cancelled while held for the gateway's own tools/list: it is dropped, not run later."""
+    policy = write_policy(
+        tmp_path, command=bad_command("--slow-tools-list", "1"), tools={"read_only": True, "reads": ["received"]}
+    )
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        gw.send_json({"jsonrpc": "2.0", "id": "doomed", "method": "tools/call",
+                      "params": {"name": "echo", "arguments": {"text": "cancelled-3f9"}}})
+        gw.notify("notifications/cancelled", {"requestId": "doomed"})
+        seen = gw.call_tool("received", {"marker": "cancelled-3f9"}, timeout=10)
+        assert gw.no_line_within(0.3) is None, "a cancelled request was answered"
+    assert seen["result"]["structuredContent"]["result"] == []
+    [record] = tool_records(audit_records(tmp_path), "echo")
+    assert record["outcome"] == "cancelled"
+
+
+def test_a_read_only_call_fails_at_once_when_the_upstream_has_given_up(tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-such-server-binary")
+    policy = write_policy(tmp_path, command=[missing], tools={"read_only": True})
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.send_json({"jsonrpc": "2.0", "id": 1, "method": "ping"})
+        assert gw.read_message()["error"]["code"] == codes.UPSTREAM_UNAVAILABLE
+        assert gw.no_line_within(1.5) is None  # the restarts run out meanwhile
+        began = time.monotonic()
+        answer = gw.call_tool("echo", {"text": "x"}, timeout=10)
+        waited = time.monotonic() - began
+    assert answer["error"]["code"] == codes.UPSTREAM_UNAVAILABLE and waited < 2

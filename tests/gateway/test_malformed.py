@@ -242,3 +242,37 @@ def test_oversized_lines_are_discarded_without_buffering_them(tmp_path: Path) ->
         still_works(gw)
         grown = peak_rss_mb(gw.pid) - before
         assert grown < 32, f"peak memory grew by {grown:.0f} MB for lines refused at {limit} bytes"
+
+
+def test_an_oversized_server_request_is_refused_to_the_server_not_to_a_client_request_with_its_id(
+    tmp_path: Path,
+) -> None:
+    """Client and server number their requests independently. The server's oversized request
+    with id 7 is refused to the server; the client's own pending request 7 is not touched."""
+    policy = write_policy(tmp_path, command=bad_command(), gateway={"max_message_bytes": 100_000})
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        gw.send_json({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                      "params": {"name": "big_request", "arguments": {"id": 7, "size": 200_000}}})
+        answer = gw.read_message()
+        assert answer["id"] == 7 and answer["result"]["content"][0]["text"] == "sent"
+        seen = gw.call_tool("received", {"marker": "-31005"})["result"]["structuredContent"]["result"]
+    assert len(seen) == 1 and orjson.loads(seen[0])["id"] == 7
+
+
+def test_an_oversized_answer_from_the_client_is_refused_to_the_server(tmp_path: Path) -> None:
+    """The client answers a server request with a message over the limit: the server, which
+    waits for that answer, gets -31005; the client gets nothing under the server's id."""
+    policy = write_policy(tmp_path, command=bad_command(), gateway={"max_message_bytes": 100_000})
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        msg_id = gw.new_id()
+        gw.send_json({"jsonrpc": "2.0", "id": msg_id, "method": "tools/call",
+                      "params": {"name": "ask_twice", "arguments": {}}})
+        assert gw.read_message()["id"] == "dup-ping"
+        assert gw.read_message()["id"] == msg_id
+        gw.send(b'{"jsonrpc":"2.0","id":"dup-ping","result":{"pad":"' + b"q" * 200_000 + b'"}}\n')
+        assert gw.no_line_within(0.5) is None, "the client got an answer to the server's request"
+        seen = gw.call_tool("received", {"marker": "dup-ping"})["result"]["structuredContent"]["result"]
+    refusals = [orjson.loads(line) for line in seen if "-31005" in line]
+    assert [r["id"] for r in refusals] == ["dup-ping"]

@@ -93,20 +93,7 @@ class Pipeline:
             try:
                 verdict = hook(msg, *extra)
             except Exception as exc:
-                log.error(
-                    "guard %r raised %s on %s %r; blocking the message (fail closed)",
-                    name,
-                    describe_fault(exc),
-                    msg.kind,
-                    msg.method,
-                )
-                deny = Deny(
-                    f"guard '{name}' failed while checking this message, so it was blocked (fail closed)",
-                    f"guards.{name}",
-                    codes.GUARD_FAILED,
-                )
-                # A failing guard blocks even in monitor mode: the gateway cannot tell what it would have decided.
-                return Outcome(original, deny, "error", deny.rule)
+                return _guard_failed(name, exc, original)
             if verdict is PASS:
                 continue
             if isinstance(verdict, Deny):
@@ -123,7 +110,10 @@ class Pipeline:
                         outcome.rule = verdict.rule
                     _note(outcome, verdict.note)
                     continue
-                msg = msg.replace(verdict.obj)
+                try:
+                    msg = msg.replace(verdict.obj)
+                except Exception as exc:  # e.g. a rewrite nested deeper than orjson writes
+                    return _guard_failed(name, exc, original)
                 outcome.msg = msg
                 if outcome.verdict == "pass":
                     outcome.verdict = "rewrite"
@@ -135,6 +125,19 @@ class Pipeline:
             deny = Deny(f"guard '{name}' returned an invalid verdict; blocked", f"guards.{name}", codes.GUARD_FAILED)
             return Outcome(original, deny, "error", deny.rule)
         return outcome
+
+
+def _guard_failed(name: str, exc: Exception, msg: Message) -> Outcome:
+    """A guard raised (or its rewrite could not be serialised): block the message (fail
+    closed, even in monitor mode: the gateway cannot tell what it would have decided)."""
+    fault = describe_fault(exc)
+    log.error("guard %r raised %s on %s %r; blocking the message (fail closed)", name, fault, msg.kind, msg.method)
+    deny = Deny(
+        f"guard '{name}' failed while checking this message, so it was blocked (fail closed)",
+        f"guards.{name}",
+        codes.GUARD_FAILED,
+    )
+    return Outcome(msg, deny, "error", deny.rule)
 
 
 def _note(outcome: Outcome, note: str) -> None:

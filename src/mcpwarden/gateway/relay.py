@@ -200,13 +200,7 @@ class StdioGateway:
         self._trimmer.saw(n)
         for line in self._client_split.feed(buffer, n):
             if isinstance(line, Oversize):
-                self._reply_client(
-                    line.id,  # the id its first or last bytes carried, so the client's request gets its answer
-                    codes.MESSAGE_TOO_LARGE,
-                    f"mcpwarden: message of {line.size} bytes dropped: larger than gateway.max_message_bytes "
-                    f"({self.max_bytes})",
-                )
-                self._audit_event("malformed", origin="client", reason="too-large", size=line.size)
+                self._client_oversize(line)
                 continue
             try:
                 msg = parse(line, "client")
@@ -218,15 +212,25 @@ class StdioGateway:
                 self._reply_client(msg_id, code, f"mcpwarden: {reason}")
                 self._audit_event("malformed", origin="client", reason=reason.split(":")[0])
                 continue
-            try:
-                if msg.kind == "response":
-                    self._client_response(msg)
-                else:
-                    self._client_request(msg)
-            except Exception as exc:
-                self._handling_failed(msg, exc, answer=msg.kind == "request" and msg.id not in self.pending)
+            self._guarded(msg, self._client_response if msg.kind == "response" else self._client_request)
         if self._waiting is not None:  # what the client sent is on its way: now write the waiting record
             self._write_waiting()
+
+    def _client_oversize(self, line: Oversize) -> None:
+        """A client line over the limit, dropped: its id (read from its edges) gets -31005, on
+        the side that waits for it: the client for a request, the server for an answer."""
+        self._audit_event("malformed", origin="client", reason="too-large", size=line.size)
+        text = (
+            f"mcpwarden: message of {line.size} bytes dropped: larger than gateway.max_message_bytes ({self.max_bytes})"
+        )
+        msg_id = line.id
+        if line.kind == "response":
+            call = self.server_pending.pop(msg_id, None) if msg_id is not None else None
+            if call is not None:
+                self._to_upstream(error_response(msg_id, codes.MESSAGE_TOO_LARGE, text))
+                self._audit_call(call, "too-large")
+            return
+        self._reply_client(msg_id, codes.MESSAGE_TOO_LARGE, text)
 
     def _client_request(self, msg: Message) -> None:
         method = msg.method
@@ -273,6 +277,11 @@ class StdioGateway:
 
     def _client_cancelled(self, msg: Message) -> None:
         rid = msg.params.get("requestId")
+        if self._held and isinstance(rid, (int, str)):
+            for held, since in list(self._held):
+                if held.id == rid:
+                    self._held.remove((held, since))
+                    self._audit_call(self._new_call(held, Outcome(held)), "cancelled")
         call = self.pending.pop(rid, None) if isinstance(rid, (int, str)) else None
         if call is not None:
             self._end_stream_of(call)
@@ -338,20 +347,38 @@ class StdioGateway:
         self._init_request = None
         self._initialized_note = None
 
-    def _handling_failed(self, msg: Message, exc: Exception, answer: bool) -> None:
-        """A fault in the gateway while handling ``msg``: it is logged (the exception's type and
-        where, never values) and audited, and when ``answer``, whoever waits for an answer to
-        it gets -31007 instead of silence. Other messages go on being served."""
-        what = msg.method or "response"
-        log.error("internal error handling a %s (%s) from the %s: %s", msg.kind, what, msg.origin, describe_fault(exc))
-        self._audit_event("error", origin=msg.origin, method=msg.method, reason=type(exc).__name__)
-        if not answer:
-            return
-        text = f"mcpwarden: internal error while handling this {what}; it was not passed on (see the gateway's log)"
-        if msg.origin == "client" or msg.kind == "response":
-            self._reply_client(msg.id, codes.GATEWAY_FAILED, text)
-        else:
-            self._to_upstream(error_response(msg.id, codes.GATEWAY_FAILED, text))
+    def _guarded(self, msg: Message, handle: Callable[[Message], None]) -> None:
+        """``handle(msg)``, where a fault in the gateway itself (a bug) is logged by the
+        exception's type and place (never values), audited, and answered with -31007 to
+        whoever still waits for ``msg`` to be answered or passed on; other messages go on."""
+        from_client = msg.origin == "client"
+        is_response = msg.kind == "response"
+        # A response is awaited by the side that sent the request it answers.
+        was_pending = is_response and msg.id in (self.server_pending if from_client else self.pending)
+        try:
+            handle(msg)
+        except Exception as exc:
+            what = msg.method or "response"
+            fault = describe_fault(exc)
+            log.error("internal error handling a %s (%s) from the %s: %s", msg.kind, what, msg.origin, fault)
+            self._audit_event("error", origin=msg.origin, method=msg.method, reason=type(exc).__name__)
+            if self.client_writer.partial_open and not from_client:
+                self.client_writer.end_partial(b"")
+            text = f"mcpwarden: internal error while handling this {what}; it was not passed on (see the gateway's log)"
+            if is_response:
+                if not was_pending:
+                    return
+                if from_client and msg.id not in self.server_pending:
+                    self._to_upstream(error_response(msg.id, codes.GATEWAY_FAILED, text))
+                elif not from_client and msg.id not in self.pending:
+                    self._reply_client(msg.id, codes.GATEWAY_FAILED, text)
+            elif msg.kind == "request":
+                if from_client:
+                    self._held = [entry for entry in self._held if entry[0] is not msg]
+                    if msg.id not in self.pending:
+                        self._reply_client(msg.id, codes.GATEWAY_FAILED, text)
+                elif msg.id not in self.server_pending:
+                    self._to_upstream(error_response(msg.id, codes.GATEWAY_FAILED, text))
 
     def _reply_client(self, msg_id: Any, code: int, text: str, data: dict[str, Any] | None = None) -> None:
         self.client_writer.write_line(error_response(msg_id, code, text, data))
@@ -389,7 +416,14 @@ class StdioGateway:
             self._audit_event("malformed", origin="server", reason="too-large", size=line.size)
             if stream is not None:
                 self._stream_failed(stream, "larger than gateway.max_message_bytes")
-            else:
+            elif line.kind == "request":  # the server's own request: it is the one waiting
+                if line.id is not None:
+                    self._to_upstream(
+                        error_response(
+                            line.id, codes.MESSAGE_TOO_LARGE, "mcpwarden: request larger than gateway.max_message_bytes"
+                        )
+                    )
+            elif line.kind == "response":
                 self._fail_call(line.id, "larger than gateway.max_message_bytes", codes.MESSAGE_TOO_LARGE)
             return
         try:
@@ -406,26 +440,19 @@ class StdioGateway:
         if stream is not None and (msg.kind != "response" or not stream.answers(msg.id)):
             self.client_writer.end_partial(b"")  # not the response it began as: cut what was sent short
             stream = None
-        kind = msg.kind
-        pending = kind == "response" and msg.id in self.pending
-        try:
-            if kind == "response":
-                self._server_response(msg, stream)
-            elif kind == "request":
-                self._server_request(msg)
-            else:
-                outcome = self.pipeline.on_request(msg, self.session)
-                if outcome.deny is not None:
-                    self._audit_call(self._new_call(msg, outcome), "blocked")
-                    return
-                self.client_writer.write_line(outcome.msg.raw)
-        except Exception as exc:
-            if self.client_writer.partial_open:
-                self.client_writer.end_partial(b"")
-            answer = (kind == "response" and pending and msg.id not in self.pending) or (
-                kind == "request" and msg.id not in self.server_pending
-            )
-            self._handling_failed(msg, exc, answer)
+        if msg.kind == "response":
+            self._guarded(msg, lambda response: self._server_response(response, stream))
+        elif msg.kind == "request":
+            self._guarded(msg, self._server_request)
+        else:
+            self._guarded(msg, self._server_notification)
+
+    def _server_notification(self, msg: Message) -> None:
+        outcome = self.pipeline.on_request(msg, self.session)
+        if outcome.deny is not None:
+            self._audit_call(self._new_call(msg, outcome), "blocked")
+            return
+        self.client_writer.write_line(outcome.msg.raw)
 
     def _server_response(self, msg: Message, stream: ResponseStream | None = None) -> None:
         call = self.pending.pop(msg.id, None)
@@ -622,18 +649,25 @@ class StdioGateway:
         self.upstream.send(orjson.dumps(request))
 
     def _hold_for_tool_list(self, msg: Message) -> None:
-        self._held.append((msg, time.monotonic()))
-        if len(self._held) == 1:
+        if not self._held:
             self._listing_pages = 0
             self._request_tool_list(None, msg)
+        self._held.append((msg, time.monotonic()))
+        if self._failed:  # the upstream gave up: nobody will answer the listing
+            self._release_held(
+                codes.UPSTREAM_UNAVAILABLE, f"mcpwarden: upstream server '{self.name}' is not available",
+                "upstream-unavailable",
+            )
 
     def _request_tool_list(self, cursor: str | None, like: Message) -> None:
         self._own_seq += 1
         own_id = f"{OWN_ID_PREFIX}tools-{self._own_seq}"
         params: dict[str, Any] = {}
         meta = like.params.get("_meta")
-        if isinstance(meta, dict):  # the stateless era needs the client's protocol version on every request
-            params["_meta"] = {k: v for k, v in meta.items() if k != "progressToken"}
+        if isinstance(meta, dict) and PROTOCOL_VERSION_META in meta:
+            # The stateless era needs the client's protocol version on every request; nothing
+            # else of the client's _meta belongs on the gateway's own request.
+            params["_meta"] = {PROTOCOL_VERSION_META: meta[PROTOCOL_VERSION_META]}
         if cursor is not None:
             params["cursor"] = cursor
         self.own_pending[own_id] = "tools/list"
@@ -653,7 +687,7 @@ class StdioGateway:
         self.session.state.setdefault(ToolsGuard.name, {"hints": {}, "complete": True})["complete"] = True
         held, self._held = self._held, []
         for waiting, _ in held:
-            self._client_request(waiting)
+            self._guarded(waiting, self._client_request)
 
     def _release_held(self, code: int, text: str, outcome: str) -> None:
         held, self._held = self._held, []

@@ -55,9 +55,12 @@ def _dotted(loc: Loc) -> str:
     return out or "(top level)"
 
 
-def _branch_name(part: str | int) -> bool:
-    """A part of a pydantic error location that names a validator or union branch, not a key."""
-    return isinstance(part, str) and (part.startswith(("function-", "literal[")) or part in NETWORK_TAGS)
+def _branch_name(part: str | int, before: str | int | None) -> bool:
+    """A part of a pydantic error location that names a validator or union branch, not a key
+    (a ``network`` branch tag only right after ``network``: a server may be named like one)."""
+    if not isinstance(part, str):
+        return False
+    return part.startswith(("function-", "literal[")) or (part in NETWORK_TAGS and before == "network")
 
 
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
@@ -87,7 +90,7 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not _branch_name(p))
+            loc = tuple(p for i, p in enumerate(err["loc"]) if not _branch_name(p, err["loc"][i - 1] if i else None))
             line = lines.line_of(loc)
             where = f"{source}:{line}" if line else source
             msg = err["msg"]

@@ -21,6 +21,9 @@ EDGE_BYTES = 512
 _ID = rb'(-?[0-9]{1,18}|"[^"\\\x00-\x1f]{0,256}")'
 _LEADING_ID = re.compile(rb'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*' + _ID + rb"\s*[,}]")
 _TRAILING_ID = re.compile(rb'[,{]\s*"id"\s*:\s*' + _ID + rb"\s*\}\s*\Z")
+_FIRST_MEMBER = re.compile(
+    rb'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?(?:"id"\s*:\s*' + _ID + rb'\s*,\s*)?"(result|error|method)"\s*:'
+)
 
 
 class Buffer(Protocol):
@@ -49,6 +52,15 @@ class Oversize:
         if raw[:1] == b'"':
             return raw[1:-1].decode("ascii") if raw.isascii() else None
         return int(raw)
+
+    @property
+    def kind(self) -> str | None:
+        """``request`` or ``response``, from the first member after ``jsonrpc`` and ``id``
+        (``method``; ``result`` or ``error``), when the line starts the usual way; else None."""
+        found = _FIRST_MEMBER.match(self.head)
+        if found is None:
+            return None
+        return "request" if found.group(2) == b"method" else "response"
 
 
 class LineSplitter:
@@ -142,7 +154,8 @@ class LineSplitter:
         held before) and ``data[start:end]`` are all of it; only its edges are kept."""
         head = kept + data[start : start + EDGE_BYTES - len(kept)] if len(kept) < EDGE_BYTES else kept
         self._head = bytes(head)
-        self._tail = bytes(data[max(start, end - EDGE_BYTES) : end])
+        # The line's last bytes: the held part's end, then this chunk's (a short chunk may not fill them).
+        self._tail = (bytes(self._buf[-EDGE_BYTES:]) + bytes(data[max(start, end - EDGE_BYTES) : end]))[-EDGE_BYTES:]
         self._buf = bytearray()
         self._discarding = True
         self._discarded = size
