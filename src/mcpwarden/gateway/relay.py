@@ -347,8 +347,8 @@ class StdioGateway:
         self._init_request = None
         self._initialized_note = None
 
-    def _guarded(self, msg: Message, handle: Callable[[Message], None]) -> None:
-        """``handle(msg)``, where a fault in the gateway itself (a bug) is logged by the
+    def _guarded(self, msg: Message, handle: Callable[..., None], *args: Any) -> None:
+        """``handle(msg, *args)``, where a fault in the gateway itself (a bug) is logged by the
         exception's type and place (never values), audited, and answered with -31007 to
         whoever still waits for ``msg`` to be answered or passed on; other messages go on."""
         from_client = msg.origin == "client"
@@ -356,7 +356,7 @@ class StdioGateway:
         # A response is awaited by the side that sent the request it answers.
         was_pending = is_response and msg.id in (self.server_pending if from_client else self.pending)
         try:
-            handle(msg)
+            handle(msg, *args)
         except Exception as exc:
             what = msg.method or "response"
             fault = describe_fault(exc)
@@ -441,7 +441,7 @@ class StdioGateway:
             self.client_writer.end_partial(b"")  # not the response it began as: cut what was sent short
             stream = None
         if msg.kind == "response":
-            self._guarded(msg, lambda response: self._server_response(response, stream))
+            self._guarded(msg, self._server_response, stream)
         elif msg.kind == "request":
             self._guarded(msg, self._server_request)
         else:
