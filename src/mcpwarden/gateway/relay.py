@@ -235,7 +235,7 @@ class StdioGateway:
     def _client_request(self, msg: Message) -> None:
         method = msg.method
         is_request = msg.kind == "request"
-        if is_request and (msg.id in self.pending or any(held.id == msg.id for held, _ in self._held)):
+        if is_request and (msg.id in self.pending or (self._held and any(h.id == msg.id for h, _ in self._held))):
             self._reply_client(
                 msg.id, codes.INVALID_REQUEST, f"mcpwarden: id {msg.id!r} is already in use by a pending request"
             )
