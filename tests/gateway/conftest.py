@@ -278,6 +278,18 @@ class RawGateway:
     def call_tool(self, name: str, arguments: dict[str, Any] | None = None, timeout: float = 10.0) -> dict[str, Any]:
         return self.request("tools/call", {"name": name, "arguments": arguments or {}}, timeout)
 
+    def let_server_ask(self) -> dict[str, Any]:
+        """Call bad_server's ``ask_twice``: the server sends two ``ping`` requests with the id
+        ``dup-ping``, then answers the call. Returns the request that reached the client."""
+        msg_id = self.new_id()
+        self.send_json({"jsonrpc": "2.0", "id": msg_id, "method": "tools/call",
+                        "params": {"name": "ask_twice", "arguments": {}}})
+        asked = self.read_message()
+        answer = self.read_message()
+        assert asked["id"] == "dup-ping" and answer["id"] == msg_id, (asked, answer)
+        assert answer["result"]["content"][0]["text"] == "asked"
+        return asked
+
     # -- ending
 
     def close_stdin(self) -> None:

@@ -41,7 +41,7 @@ def test_a_fault_while_handling_a_request_answers_it_and_the_session_goes_on(tmp
         [record] = _error_records(tmp_path, 1)
         stderr = gw.stderr
     assert record["origin"] == "client" and record["method"] == "tools/call" and record["reason"] == "KeyError"
-    assert "internal error handling a request (tools/call) from the client: KeyError at faulty_gateway.py" in stderr
+    assert "internal error handling a request ('tools/call') from the client: KeyError at faulty_gateway.py" in stderr
     assert PLANTED_VALUE not in stderr
 
 
@@ -79,11 +79,7 @@ def test_a_fault_while_handling_the_clients_answer_to_a_server_request_answers_t
     policy = write_policy(tmp_path, command=bad_command())
     with raw_gateway([FAULTY, "run", "--policy", str(policy), "--server", "fx"], gateway_env(tmp_path)) as gw:
         gw.initialize()
-        msg_id = gw.new_id()
-        gw.send_json({"jsonrpc": "2.0", "id": msg_id, "method": "tools/call",
-                      "params": {"name": "ask_twice", "arguments": {}}})
-        assert gw.read_message()["id"] == "dup-ping"
-        assert gw.read_message()["id"] == msg_id
+        gw.let_server_ask()
         gw.send_json({"jsonrpc": "2.0", "id": "dup-ping", "result": {"explode": True}})
         seen = gw.call_tool("received", {"marker": "dup-ping"})["result"]["structuredContent"]["result"]
     assert any('"code":-31007' in line for line in seen), seen

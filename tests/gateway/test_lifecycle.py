@@ -401,13 +401,7 @@ def test_a_server_request_reusing_a_pending_id_is_refused(tmp_path: Path) -> Non
     policy = write_policy(tmp_path, command=bad_command())
     with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
         gw.initialize()
-        msg_id = gw.new_id()
-        gw.send_json({"jsonrpc": "2.0", "id": msg_id, "method": "tools/call",
-                      "params": {"name": "ask_twice", "arguments": {}}})
-        first = gw.read_message()
-        assert first == {"jsonrpc": "2.0", "id": "dup-ping", "method": "ping"}
-        answer = gw.read_message()
-        assert answer["id"] == msg_id and answer["result"]["content"][0]["text"] == "asked"
+        assert gw.let_server_ask() == {"jsonrpc": "2.0", "id": "dup-ping", "method": "ping"}
         assert gw.no_line_within(0.5) is None, "the second request with the same id reached the client"
         gw.send_json({"jsonrpc": "2.0", "id": "dup-ping", "result": {}})
         seen = gw.call_tool("received", {"marker": "dup-ping"})["result"]["structuredContent"]["result"]

@@ -266,11 +266,7 @@ def test_an_oversized_answer_from_the_client_is_refused_to_the_server(tmp_path: 
     policy = write_policy(tmp_path, command=bad_command(), gateway={"max_message_bytes": 100_000})
     with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
         gw.initialize()
-        msg_id = gw.new_id()
-        gw.send_json({"jsonrpc": "2.0", "id": msg_id, "method": "tools/call",
-                      "params": {"name": "ask_twice", "arguments": {}}})
-        assert gw.read_message()["id"] == "dup-ping"
-        assert gw.read_message()["id"] == msg_id
+        gw.let_server_ask()
         gw.send(b'{"jsonrpc":"2.0","id":"dup-ping","result":{"pad":"' + b"q" * 200_000 + b'"}}\n')
         assert gw.no_line_within(0.5) is None, "the client got an answer to the server's request"
         seen = gw.call_tool("received", {"marker": "dup-ping"})["result"]["structuredContent"]["result"]

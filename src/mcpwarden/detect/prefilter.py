@@ -208,9 +208,9 @@ class HyperscanGate:
         self._probe_rules = [rule for rule, _, _ in usable]
         self._local = threading.local()
         self._words_db: Any = None
+        """Every occurrence of every keyword, and the shaped runs (built on first use)."""
         self._clean_dbs: dict[bool, Any] = {}
         """``clean``'s databases (with and without float text), built on first use."""
-        """Every occurrence of every keyword, and the shaped runs (built on first use)."""
 
     def _reported_once(self, kw: int, probed: frozenset[int]) -> bool:
         rules = self._gated[kw]
@@ -329,7 +329,8 @@ class HyperscanGate:
 
         db.scan(data, match_event_handler=on_match, scratch=scratch)
         if self._runs:
-            found.extend((start, index) for index, start in self._run_ends(data, [(i, s) for s, i in found]))
+            runs_found = [(index, start) for start, index in found if index in self._runs]
+            found.extend((start, index) for index, start in self._run_ends(data, runs_found))
         return found, sorted(runs)
 
     def presence(self, data: bytes) -> GateReport:

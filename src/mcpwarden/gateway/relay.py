@@ -16,7 +16,7 @@ import logging
 import signal
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import Any
 
 import orjson
@@ -177,9 +177,7 @@ class StdioGateway:
     async def _shutdown(self) -> None:
         self.client_reader.close()
         code = await self.upstream.stop(self.policy.gateway.shutdown_grace)
-        if self._stream is not None:
-            self._stream = None
-            self.client_writer.end_partial(b"")
+        self._cut_stream()
         closing = f"mcpwarden: the gateway for '{self.name}' is shutting down; the request was not answered"
         for call in list(self.pending.values()):
             self._reply_client(call.id, codes.UPSTREAM_UNAVAILABLE, closing)  # a half-closed client still reads
@@ -236,9 +234,7 @@ class StdioGateway:
         method = msg.method
         is_request = msg.kind == "request"
         if is_request and (msg.id in self.pending or (self._held and any(h.id == msg.id for h, _ in self._held))):
-            self._reply_client(
-                msg.id, codes.INVALID_REQUEST, f"mcpwarden: id {msg.id!r} is already in use by a pending request"
-            )
+            self._reply_client(msg.id, codes.INVALID_REQUEST, _id_in_use(msg.id))
             return
         if is_request and isinstance(msg.id, str) and msg.id.startswith(OWN_ID_PREFIX):
             self._reply_client(
@@ -277,15 +273,17 @@ class StdioGateway:
 
     def _client_cancelled(self, msg: Message) -> None:
         rid = msg.params.get("requestId")
-        if self._held and isinstance(rid, (int, str)):
-            for held, since in list(self._held):
-                if held.id == rid:
-                    self._held.remove((held, since))
-                    self._audit_call(self._new_call(held, Outcome(held)), "cancelled")
-        call = self.pending.pop(rid, None) if isinstance(rid, (int, str)) else None
+        if not isinstance(rid, int | str):
+            return
+        if self._held:
+            cancelled = [held for held, _ in self._held if held.id == rid]
+            self._held = [entry for entry in self._held if entry[0].id != rid]
+            for held in cancelled:
+                self._audit_call(self._new_call(held, Outcome(held)), "cancelled")
+        call = self.pending.pop(rid, None)
         if call is not None:
             self._end_stream_of(call)
-            self._unqueue(call.id)
+            self._unqueue({call.id})
             self._audit_call(call, "cancelled")
 
     def _end_stream_of(self, call: Call) -> None:
@@ -293,16 +291,21 @@ class StdioGateway:
         being streamed is cut short, and the rest of it is not streamed."""
         stream = self._stream
         if stream is not None and (stream.call is call or call.id in stream.ids):
-            self._stream = None
+            self._cut_stream()
             self._stream_declined = True
+
+    def _cut_stream(self) -> None:
+        """End the line being streamed, if any, cut short (unparseable)."""
+        if self._stream is not None:
+            self._stream = None
             self.client_writer.end_partial(b"")
 
-    def _unqueue(self, request_id: Any) -> bool:
-        """Take the request ``request_id`` out of the queue for a (re)starting upstream: it was
-        answered meanwhile and must not run. True if it was still queued."""
+    def _unqueue(self, answered: Container[Any]) -> bool:
+        """Take the requests whose ids are in ``answered`` out of the queue for a (re)starting
+        upstream: they were answered meanwhile and must not run. True if one was still queued."""
         if not self._queue:
             return False
-        kept = deque(body for body in self._queue if _request_id(body) != request_id)
+        kept = deque(body for body in self._queue if _request_id(body) not in answered)
         found = len(kept) != len(self._queue)
         self._queue = kept
         return found
@@ -360,7 +363,7 @@ class StdioGateway:
         except Exception as exc:
             what = msg.method or "response"
             fault = describe_fault(exc)
-            log.error("internal error handling a %s (%s) from the %s: %s", msg.kind, what, msg.origin, fault)
+            log.error("internal error handling a %s (%r) from the %s: %s", msg.kind, what, msg.origin, fault)
             self._audit_event("error", origin=msg.origin, method=msg.method, reason=type(exc).__name__)
             if self.client_writer.partial_open and not from_client:
                 self.client_writer.end_partial(b"")
@@ -424,7 +427,7 @@ class StdioGateway:
                         )
                     )
             elif line.kind == "response":
-                self._fail_call(line.id, "larger than gateway.max_message_bytes", codes.MESSAGE_TOO_LARGE)
+                self._fail_call(line.id, "larger than gateway.max_message_bytes", codes.MESSAGE_TOO_LARGE, "too-large")
             return
         try:
             msg = parse(line, "server")
@@ -537,23 +540,19 @@ class StdioGateway:
         msg_id = stream.id
         if msg_id is None and len(stream.ids) == 1:  # the id comes last, but only one request could be answered
             (msg_id,) = stream.ids
-        self._fail_call(msg_id, why, codes.UPSTREAM_INVALID)
+        self._fail_call(msg_id, why, codes.UPSTREAM_INVALID, "upstream-invalid")
 
-    def _fail_call(self, msg_id: Any, why: str, code: int) -> None:
+    def _fail_call(self, msg_id: Any, why: str, code: int, outcome: str) -> None:
         """The upstream's answer to ``msg_id`` was unusable: the request gets an error (fail closed)."""
         call = self.pending.pop(msg_id, None) if msg_id is not None else None
         if call is not None:
             self._reply_client(call.id, code, f"mcpwarden: upstream server '{self.name}' sent a response {why}")
-            self._audit_call(call, "upstream-invalid")
+            self._audit_call(call, outcome)
 
     def _server_request(self, msg: Message) -> None:
         if msg.id in self.server_pending:
             log.warning("upstream '%s' reused id %r of a request still pending; refused it", self.name, msg.id)
-            self._to_upstream(
-                error_response(
-                    msg.id, codes.INVALID_REQUEST, f"mcpwarden: id {msg.id!r} is already in use by a pending request"
-                )
-            )
+            self._to_upstream(error_response(msg.id, codes.INVALID_REQUEST, _id_in_use(msg.id)))
             self._audit_event("malformed", origin="server", reason="duplicate request id")
             return
         outcome = self.pipeline.on_request(msg, self.session)
@@ -580,10 +579,11 @@ class StdioGateway:
         """Answer a message that cannot reach the upstream (only requests can be answered)."""
         call = self.pending.pop(_request_id(body), None)
         if call is not None:  # a request not answered yet
-            self._reply_client(
-                call.id, codes.UPSTREAM_UNAVAILABLE, f"mcpwarden: upstream server '{self.name}' is not available"
-            )
+            self._reply_client(call.id, codes.UPSTREAM_UNAVAILABLE, self._unavailable())
             self._audit_call(call, "upstream-unavailable")
+
+    def _unavailable(self) -> str:
+        return f"mcpwarden: upstream server '{self.name}' is not available"
 
     def _flush_queue(self) -> None:
         while self._queue and self._ready:
@@ -596,9 +596,7 @@ class StdioGateway:
 
     def _upstream_exited(self, code: int | None, failure: str | None = None) -> None:
         """The upstream ended (exit ``code``), or could not be started (``failure`` says why)."""
-        if self._stream is not None:
-            self._stream = None
-            self.client_writer.end_partial(b"")  # its request is answered below
+        self._cut_stream()  # its request is answered below
         self._stream_declined = False
         self._ready = False
         self._upstream_spoke = False
@@ -616,9 +614,8 @@ class StdioGateway:
         for call in list(self.pending.values()):
             self._reply_client(call.id, codes.UPSTREAM_UNAVAILABLE, text)
             self._audit_call(call, "upstream-exit")
-        if self._queue and self.pending:
-            # Requests answered just now must not reach the next process (nor be answered twice).
-            self._queue = deque(body for body in self._queue if _request_id(body) not in self.pending)
+        if self.pending:
+            self._unqueue(self.pending)  # answered just now: they must not reach the next process
         self.pending.clear()
         self.server_pending.clear()
         restart = self.server.restart
@@ -649,15 +646,14 @@ class StdioGateway:
         self.upstream.send(orjson.dumps(request))
 
     def _hold_for_tool_list(self, msg: Message) -> None:
+        if self._failed:  # the upstream gave up: nobody will answer a listing
+            self._reply_client(msg.id, codes.UPSTREAM_UNAVAILABLE, self._unavailable())
+            self._audit_call(self._new_call(msg, Outcome(msg)), "upstream-unavailable")
+            return
         if not self._held:
             self._listing_pages = 0
             self._request_tool_list(None, msg)
         self._held.append((msg, time.monotonic()))
-        if self._failed:  # the upstream gave up: nobody will answer the listing
-            self._release_held(
-                codes.UPSTREAM_UNAVAILABLE, f"mcpwarden: upstream server '{self.name}' is not available",
-                "upstream-unavailable",
-            )
 
     def _request_tool_list(self, cursor: str | None, like: Message) -> None:
         self._own_seq += 1
@@ -724,7 +720,7 @@ class StdioGateway:
             for call in expired:
                 del self.pending[call.id]
                 self._end_stream_of(call)
-                queued = self._unqueue(call.id)
+                queued = self._unqueue({call.id})
                 limit, key = (
                     (call.timeout, "gateway.startup_timeout") if call.timeout else (default, "gateway.request_timeout")
                 )
@@ -888,6 +884,10 @@ class StdioGateway:
         except Exception:
             # The decision was made and enforced; losing its record must be loud.
             log.exception("could not write an audit record")
+
+
+def _id_in_use(msg_id: Any) -> str:
+    return f"mcpwarden: id {msg_id!r} is already in use by a pending request"
 
 
 def _request_id(body: bytes) -> Any:
