@@ -21,12 +21,14 @@ next to nothing. Calls spaced out the way an agent makes them find every process
 each extra hop then pays a cold wake-up. The null relay shows which part of the added latency
 is the extra process itself and which part is mcpwarden's own work.
 
-Measured 2026-11-21 (session 5, 2 cores, idle, medians of 3 rounds), added p50 for the null
-relay and for mcpwarden: right after start-up +0.19 / +0.25 ms; after a pause -0.03 / +0.01
-ms; calls 20 ms apart +0.39 / +0.50 ms. calls/s 0.95x / 0.96x; 1 MB results 0.86x / 0.89x
-(large results are streamed: gateway.stream_results); RSS 50 MB after the 1 MB results, 45 MB
-0.5 s later (both with the 1.9 MB of the process-group watchdog, gateway/reaper.py). Earlier
-sessions measured only the first regime: +0.21 to +0.30 ms over 23 runs. Rounds vary by
+Measured 2026-11-21 (session 5, 2 cores, idle; two runs, medians of 3 and of 5 rounds),
+added p50 for the null relay and for mcpwarden: right after start-up +0.19 / +0.25 and +0.15
+/ +0.26 ms; after a pause -0.03 / +0.01 and -0.02 / +0.04 ms; calls 20 ms apart +0.39 / +0.50
+and +0.12 / +0.15 ms (direct itself moves between 1.4 and 2.2 ms there). calls/s 0.95x /
+0.96x and 0.93x / 0.90x; 1 MB results 0.86x / 0.89x and 0.89x / 0.95x (large results are
+streamed: gateway.stream_results); RSS 50 MB after the 1 MB results, 45 MB 0.5 s later (both
+with the 1.9 MB of the process-group watchdog, gateway/reaper.py). Earlier sessions measured
+only the first regime: +0.21 to +0.30 ms over 23 runs. Rounds vary by
 +-0.05 ms: compare runs made together.
 """
 
