@@ -293,6 +293,45 @@ def test_head_one_record_behind_is_accepted_two_is_not(write_log: WriteLog, keye
     broken(options, keyed, r"line 10 \(seq 8\): repeats the seq")
 
 
+def test_writer_killed_after_writing_a_recovery_record_is_adopted(write_log: WriteLog, keyed: bytes | None) -> None:
+    """A writer that recovered a torn line died before moving the head past its recovery
+    record: the next writer adopts that record (the log stays writable) and verify agrees."""
+    options = write_log(6)
+    head = options.path + ".head"
+    torn = b'{"v":1,"seq":6,"ts":"2026-11-21T04:1'
+    with open(options.path, "ab") as handle:
+        handle.write(torn)
+    with open(head, "rb") as handle:
+        stale = handle.read()
+    AuditLog.open(options).close()  # writes the recovery record (seq 6) and moves the head
+    with open(head, "wb") as handle:  # as if killed between the recovery's line and its head
+        handle.write(stale)
+    assert verify_log(options.path, key=keyed, key_env=KEY_ENV).head.startswith("one record behind")
+    with AuditLog.open(options) as log:
+        assert log.last_seq == 6
+        log.append(tcall_record(7))
+    report = verify_log(options.path, key=keyed, key_env=KEY_ENV)
+    assert (report.records, report.last_seq, report.head) == (8, 7, "matches")
+    assert [load(line)["event"] for line in read_lines(options.path)[7:]] == ["recovery", "call"]
+
+
+def test_record_after_torn_lines_that_does_not_name_them_is_refused(write_log: WriteLog, keyed: bytes | None) -> None:
+    options = write_log(6)
+    head = options.path + ".head"
+    with open(options.path, "ab") as handle:
+        handle.write(b'{"v":1,"seq":6,"ts":"2026-11-21T04:1')
+    with open(head, "rb") as handle:
+        stale = handle.read()
+    AuditLog.open(options).close()
+    with open(head, "wb") as handle:
+        handle.write(stale)
+    lines = read_lines(options.path)
+    lines[6] = lines[6][:-1] + b"2"  # the torn bytes no longer match what the recovery names
+    write_lines(options.path, lines)
+    with pytest.raises(AuditError, match="a record follows torn lines"):
+        AuditLog.open(options)
+
+
 def test_recovery_that_was_itself_torn_is_recovered(write_log: WriteLog, keyed: bytes | None) -> None:
     """A crash (or a full disk) hit again while the recovery record was being written."""
     options = write_log(5)

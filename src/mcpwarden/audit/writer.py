@@ -224,9 +224,17 @@ class AuditLog:
                 "wrote: it is not an mcpwarden audit log, or it was appended to by something else"
             )
         if records:
-            if complete[0] is not records[0]:
-                raise AuditError(f"audit log {self.path}: a record follows torn lines past the head's anchor")
-            self._adopt(complete.pop(0))
+            record = records[0]
+            first = next(i for i, line in enumerate(complete) if line is record)
+            if first:
+                # Only a recovery record naming exactly these torn lines may follow them: its
+                # writer was killed before it could move the head past it.
+                covered = complete[:first]
+                if not _recovers(record, covered):
+                    raise AuditError(f"audit log {self.path}: a record follows torn lines past the head's anchor")
+                self._end += sum(len(line) + 1 for line in covered)
+            del complete[: first + 1]
+            self._adopt(record)
         if complete or torn:
             self._recover_torn(complete, torn)
 
@@ -396,6 +404,18 @@ def _parses_as_record(line: bytes) -> bool:
     except orjson.JSONDecodeError:
         return False
     return isinstance(obj, dict) and "v" in obj
+
+
+def _recovers(line: bytes, torn_lines: list[bytes]) -> bool:
+    """Whether ``line`` is the recovery record that names exactly ``torn_lines``."""
+    span = b"\n".join(torn_lines)
+    obj = orjson.loads(line)
+    return (
+        obj.get("event") == "recovery"
+        and obj.get("torn_count") == len(torn_lines)
+        and obj.get("torn_bytes") == len(span)
+        and obj.get("torn_sha256") == sha256_hex(span)
+    )
 
 
 def _describe(state: HeadState) -> str:
