@@ -66,6 +66,29 @@ def test_verify_directory_with_two_logs_reports_each(write_log: WriteLog) -> Non
     assert f"{bad.path}: CHAIN BROKEN" in done.stderr and "1 record(s) were removed from the end" in done.stderr
 
 
+def test_verify_reports_every_log_and_a_broken_chain_wins(write_log: WriteLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log that cannot be verified (it needs a key) must not hide another log's broken chain,
+    nor stop the logs after it from being checked."""
+    broken = write_log(5, name="a.jsonl")
+    write_lines(broken.path, read_lines(broken.path)[:2] + read_lines(broken.path)[3:])
+    monkeypatch.setenv(KEY_ENV, TEST_KEY)
+    keyed = write_log(3, name="b.jsonl")
+    monkeypatch.delenv(KEY_ENV)
+    good = write_log(2, name="c.jsonl")
+    args = ("log", "verify", "--key-env", KEY_ENV, broken.path, keyed.path, good.path)
+    done = mcpwarden(*args)
+    assert done.returncode == 3, done.stderr
+    assert f"{broken.path}: CHAIN BROKEN" in done.stderr and f"set ${KEY_ENV}" in done.stderr
+    assert f"{good.path}: OK, 2 records verified" in done.stdout
+    as_json = mcpwarden(*args, "--format", "json")
+    assert as_json.returncode == 3
+    objects = [orjson.loads(line) for line in as_json.stdout.splitlines()]
+    assert [o.get("ok") for o in objects] == [False, False, True]
+    assert f"set ${KEY_ENV}" in objects[1]["error"]
+    only_unreadable = mcpwarden("log", "verify", "--key-env", KEY_ENV, keyed.path, good.path)
+    assert only_unreadable.returncode == 4 and f"{good.path}: OK" in only_unreadable.stdout
+
+
 def test_verify_torn_end_and_no_head(write_log: WriteLog) -> None:
     options = write_log(6)
     with open(options.path, "ab") as handle:

@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Any
 
-from mcpwarden.errors import ChainBroken
+from mcpwarden.errors import AuditError, ChainBroken
 
 _SHOWN = ("seq", "ts", "event", "server", "method", "tool", "verdict", "rule", "duration_ms")
 _HIDDEN = frozenset({"v", "alg", "kid", "pid", "prev", "session", "principal", "arg_keys", "origin"})
@@ -80,21 +80,28 @@ def _verify(args: argparse.Namespace) -> int:
 
     logs, key_env = _sources(args)
     key = os.environb.get(key_env.encode()) or None
-    failures = []
+    broken: list[str] = []
+    unreadable: list[str] = []
     for log in logs:
+        # Every log is checked and reported, whatever an earlier one gave: a log that cannot
+        # be read must not hide another one's broken chain (exit 3 wins over 4).
         try:
             report = verify_log(log, key=key, key_env=key_env, check_head=not args.no_head)
-        except ChainBroken as exc:
-            failures.append(f"{log}: CHAIN BROKEN: {exc}")
+        except AuditError as exc:
+            chain_broken = isinstance(exc, ChainBroken)
+            text = f"{log}: CHAIN BROKEN: {exc}" if chain_broken else str(exc) if log in str(exc) else f"{log}: {exc}"
+            (broken if chain_broken else unreadable).append(text)
             if args.format == "json":
-                print(json.dumps({"log": log, "ok": False, "error": str(exc)}))
+                print(json.dumps({"log": log, "ok": False, "error": str(exc)}), flush=True)
             continue
         if args.format == "json":
-            print(json.dumps({"ok": True, **dataclasses.asdict(report)}))
+            print(json.dumps({"ok": True, **dataclasses.asdict(report)}), flush=True)
         else:
-            print(report.summary())
-    if failures:
-        raise ChainBroken("\n".join(failures))
+            print(report.summary(), flush=True)
+    if broken:
+        raise ChainBroken("\n".join(broken + unreadable))
+    if unreadable:
+        raise AuditError("\n".join(unreadable))
     return 0
 
 
