@@ -47,6 +47,18 @@ def test_edited_field_names_the_edited_record(write_log: WriteLog, keyed: bytes 
     broken(options, keyed, r"^audit\.jsonl line 4 \(seq 3\): its hash does not match .* it was edited")
 
 
+def test_a_foreign_format_line_does_not_hide_an_earlier_edit(write_log: WriteLog, keyed: bytes | None) -> None:
+    options = write_log(8)
+    lines = read_lines(options.path)
+    write_lines(options.path, [*lines, b'{"v":2,"seq":8}'])
+    with pytest.raises(AuditError, match=r"audit\.jsonl line 9: record format v2 is not one this mcpwarden reads") as info:
+        verify(options, keyed)
+    assert not isinstance(info.value, ChainBroken)
+    lines[3] = lines[3].replace(b'"event":"call"', b'"event":"cal1"')
+    write_lines(options.path, [*lines, b'{"v":2,"seq":8}'])
+    broken(options, keyed, r"^audit\.jsonl line 4 \(seq 3\): its hash does not match")
+
+
 def test_edited_last_record_is_caught_by_the_head(write_log: WriteLog, keyed: bytes | None) -> None:
     options = write_log(10)
     lines = read_lines(options.path)

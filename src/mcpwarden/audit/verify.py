@@ -64,6 +64,13 @@ class _Record:
         return f"{self.file.name} line {self.line} (seq {self.seq})"
 
 
+@dataclass(slots=True)
+class _Foreign:
+    """A line that is a record of a format version this mcpwarden does not read."""
+
+    version: Any
+
+
 class _Verifier:
     def __init__(self, log: str, key: bytes | None, key_env: str) -> None:
         self.log = log
@@ -76,7 +83,7 @@ class _Verifier:
 
     # -- records ---------------------------------------------------------------------
 
-    def parse(self, file: LogFile, number: int, line: bytes) -> _Record | None:
+    def parse(self, file: LogFile, number: int, line: bytes) -> _Record | _Foreign | None:
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError:
@@ -84,7 +91,7 @@ class _Verifier:
         if not isinstance(obj, dict) or "v" not in obj:
             return None
         if obj["v"] != FORMAT_VERSION:
-            raise AuditError(f"{file.name} line {number}: record format v{obj['v']!r} is not one this mcpwarden reads")
+            return _Foreign(obj["v"])
         seq, prev = obj.get("seq"), obj.get("prev")
         if not isinstance(seq, int) or isinstance(seq, bool) or not isinstance(prev, str):
             return None
@@ -127,11 +134,19 @@ class _Verifier:
 
     def verify_file(self, file: LogFile, data: bytes, is_first_file: bool, is_last_file: bool) -> None:
         lines, torn_tail = split_lines(data)
-        parsed = [self.parse(file, number, line) for number, line in enumerate(lines, 1)]
+        found = [self.parse(file, number, line) for number, line in enumerate(lines, 1)]
+        # A record of another format version is refused where the chain reaches it, so that
+        # a break before it is still the one reported (appending such a line hides nothing).
+        parsed = [None if isinstance(record, _Foreign) else record for record in found]
         pending_torn: list[int] = []  # numbers of consecutive lines that are not records
         first_in_file = True
         for index, (line, record) in enumerate(zip(lines, parsed, strict=True)):
             number = index + 1
+            foreign = found[index]
+            if isinstance(foreign, _Foreign):
+                raise AuditError(
+                    f"{file.path} line {number}: record format v{foreign.version!r} is not one this mcpwarden reads"
+                )
             if record is None:
                 pending_torn.append(number)
                 continue
