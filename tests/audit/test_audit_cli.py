@@ -12,7 +12,7 @@ import orjson
 import pytest
 from audit_helpers import KEY_ENV, TEST_KEY, read_lines, write_lines
 
-from mcpwarden.audit import AuditOptions
+from mcpwarden.audit import AuditLog, AuditOptions
 
 WriteLog = Callable[..., AuditOptions]
 
@@ -166,3 +166,20 @@ def test_verify_json_and_default_path(tmp_path: Path) -> None:
     report = orjson.loads(done.stdout)
     assert report["ok"] is True and report["log"] == options.path and report["records"] == 1
     assert report["head"] == "matches" and report["incomplete_at_end"] == 0
+
+
+def test_show_prints_values_literally(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tool name is chosen by the client: `log show` must not read it as markup (crash,
+    hidden or altered text) nor pass terminal escapes through."""
+    path = str(tmp_path / "audit.jsonl")
+    with AuditLog.open(AuditOptions(path=path, hmac_key_env=KEY_ENV)) as log:
+        log.append({"event": "call", "server": "s", "tool": "[/x]"})
+        log.append({"event": "call", "server": "s", "tool": "[bold]read_file[/bold]"})
+        log.append({"event": "upstream", "server": "s", "detail": "\x1b]0;owned\x07\x1b[2J\u202egnp.exe"})
+    monkeypatch.setenv("COLUMNS", "400")
+    done = mcpwarden("log", "show", path)
+    assert done.returncode == 0, done.stderr
+    assert "[/x]" in done.stdout and "[bold]read_file[/bold]" in done.stdout
+    assert "\x1b" not in done.stdout and "\u202e" not in done.stdout
+    assert "detail=\\x1b]0;owned\\x07\\x1b[2J\\u202egnp.exe" in done.stdout
+

@@ -135,18 +135,32 @@ def _show(args: argparse.Namespace) -> int:
 def _print_table(records: collections.deque[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=None, header_style="bold")
     for column in (*_SHOWN, "detail"):
         table.add_column(column.replace("duration_ms", "ms"), no_wrap=column in ("ts", "seq"), overflow="fold")
     for record in records:
-        cells = ["" if record.get(name) is None else str(record.get(name)) for name in _SHOWN]
+        # Values are shown literally: a tool name is chosen by the client, so it must neither
+        # be read as Rich markup nor reach the terminal with control characters in it.
+        cells = [Text(_literal(record.get(name))) for name in _SHOWN]
         detail = " ".join(
             f"{key}={value}"
             for key, value in record.items()
             if key not in _HIDDEN and key not in _SHOWN and not key.endswith("_sha256")
         )
-        table.add_row(*cells, detail[:120], style="red" if record.get("verdict") in ("deny", "error") else None)
+        table.add_row(
+            *cells, Text(_literal(detail)[:120]), style="red" if record.get("verdict") in ("deny", "error") else None
+        )
     console = Console(soft_wrap=False)
     console.print(table)
     console.print(f"{len(records)} record(s)", style="dim")
+
+
+def _literal(value: Any) -> str:
+    """``value`` as text with every character that is not printable (control characters,
+    terminal escapes, bidirectional overrides) written as an escape."""
+    text = "" if value is None else str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}" for c in text)
