@@ -260,6 +260,17 @@ def test_torn_last_line_is_reported_not_failed(write_log: WriteLog, keyed: bytes
     assert "1 incomplete record at the end, likely a crash; 10 records verified" in report.summary()
 
 
+def test_trailing_bytes_no_writer_wrote_are_not_taken_for_a_crash(write_log: WriteLog, keyed: bytes | None) -> None:
+    """Only a prefix of a record is what a crash leaves; anything else was appended by
+    something else (and the writer refuses it too)."""
+    options = write_log(4)
+    with open(options.path, "ab") as handle:
+        handle.write(b"any bytes at all")
+    broken(options, keyed, r"^audit\.jsonl line 5: not a valid audit record \(bytes after the last record")
+    with pytest.raises(AuditError, match="that no writer wrote"):
+        AuditLog.open(options)
+
+
 def test_writer_recovers_a_torn_line_and_verify_accepts_it(write_log: WriteLog, keyed: bytes | None) -> None:
     options = write_log(10)
     torn = b'{"v":1,"seq":10,"ts":"2026-11-21T04:1'

@@ -93,6 +93,15 @@ def logs_in(paths: list[str]) -> list[str]:
     return logs
 
 
+RECORD_START = b'{"v":'
+"""How every record line the writer writes begins; a torn line is a prefix of a record."""
+
+
+def could_be_torn_record(line: bytes) -> bool:
+    """Whether ``line`` could be what a crash or a short write left of a record."""
+    return line[:5] == RECORD_START[: len(line)]
+
+
 def split_lines(data: bytes) -> tuple[list[bytes], bytes]:
     """The complete lines of a file and the bytes after the last newline (a torn record, or b"")."""
     pieces = data.split(b"\n")

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from mcpwarden.audit.chain import FORMAT_VERSION, GENESIS, Chain, sha256_hex
-from mcpwarden.audit.files import LogFile, log_family, split_lines
+from mcpwarden.audit.files import LogFile, could_be_torn_record, log_family, split_lines
 from mcpwarden.audit.head import HEAD_SIZE, HeadState, decode_head, head_path
 from mcpwarden.errors import AuditError, ChainBroken
 
@@ -170,6 +170,11 @@ class _Verifier:
         if pending_torn:
             raise ChainBroken(f"{file.name} line {pending_torn[0]}: not a valid audit record")
         if torn_tail:
+            if not could_be_torn_record(torn_tail):
+                raise ChainBroken(
+                    f"{file.name} line {len(lines) + 1}: not a valid audit record (bytes after the last record that "
+                    "no writer wrote: appended by something else)"
+                )
             if not is_last_file:
                 raise ChainBroken(f"{file.name} line {len(lines) + 1}: a rotated file ends in an incomplete record")
             self.report.incomplete_at_end = 1

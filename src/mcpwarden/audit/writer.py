@@ -22,7 +22,7 @@ import orjson
 
 from mcpwarden.audit.chain import FORMAT_VERSION, GENESIS, Chain, sha256_hex
 from mcpwarden.audit.fields import check_record_keys
-from mcpwarden.audit.files import rotated_generations, rotated_path
+from mcpwarden.audit.files import could_be_torn_record, rotated_generations, rotated_path
 from mcpwarden.audit.head import HEAD_SIZE, HeadEncoder, HeadState, decode_head, head_path
 from mcpwarden.audit.options import AuditOptions
 from mcpwarden.errors import AuditError
@@ -33,7 +33,6 @@ MIN_KEY_BYTES = 16
 MAX_TAIL_BYTES = 4 * MAX_RECORD_BYTES
 """A crash leaves at most one record and a few torn lines past the head's anchor."""
 MAX_TORN_LINES = 1000
-_RECORD_START = b'{"v":'
 _OPEN_FLAGS = os.O_CLOEXEC | os.O_NOFOLLOW
 _DUMPS_OPTIONS = orjson.OPT_APPEND_NEWLINE
 
@@ -218,7 +217,7 @@ class AuditLog:
                 f"(seq {self._seq}); a crash leaves at most one. The head file was reset or the log appended to"
             )
         torn_lines = [line for line in complete if line not in records] + ([torn] if torn else [])
-        if not all(line[:5] == _RECORD_START[: len(line)] for line in torn_lines):
+        if not all(could_be_torn_record(line) for line in torn_lines):
             raise AuditError(
                 f"audit log {self.path} holds bytes past the last record its head file anchors that no writer "
                 "wrote: it is not an mcpwarden audit log, or it was appended to by something else"
