@@ -51,7 +51,8 @@ def test_a_foreign_format_line_does_not_hide_an_earlier_edit(write_log: WriteLog
     options = write_log(8)
     lines = read_lines(options.path)
     write_lines(options.path, [*lines, b'{"v":2,"seq":8}'])
-    with pytest.raises(AuditError, match=r"audit\.jsonl line 9: record format v2 is not one this mcpwarden reads") as info:
+    foreign = r"audit\.jsonl line 9: record format v2 is not one this mcpwarden reads"
+    with pytest.raises(AuditError, match=foreign) as info:
         verify(options, keyed)
     assert not isinstance(info.value, ChainBroken)
     lines[3] = lines[3].replace(b'"event":"call"', b'"event":"cal1"')

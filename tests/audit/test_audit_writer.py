@@ -346,3 +346,35 @@ def test_threads_share_one_writer(options: AuditOptions) -> None:
     assert not errors and not any(thread.is_alive() for thread in threads)
     report = verify_log(options.path)
     assert (report.records, report.last_seq) == (2000, 1999)
+
+
+def test_a_head_or_log_that_is_not_a_regular_file_is_refused_not_hung(tmp_path: Path) -> None:
+    options = AuditOptions(path=str(tmp_path / "logs" / "audit.jsonl"))
+    os.makedirs(tmp_path / "logs", mode=0o700)
+    os.mkfifo(options.path + ".head")
+    with pytest.raises(AuditError, match=r"audit\.jsonl\.head is not a regular file"):
+        AuditLog.open(options)
+    with pytest.raises(AuditError, match=r"audit\.jsonl\.head is not a regular file"):
+        verify_log(options.path)  # opening a FIFO for reading would block forever
+    os.unlink(options.path + ".head")
+    with AuditLog.open(options) as log:
+        log.append({"event": "call"})
+    os.mkdir(options.path + ".1")
+    with pytest.raises(AuditError, match=r"audit\.jsonl\.1 is not a regular file"):
+        verify_log(options.path)
+
+
+def test_a_directory_others_may_write_to_is_reported(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    options = AuditOptions(path=str(shared / "audit.jsonl"))
+    with caplog.at_level("WARNING", logger="mcpwarden.audit"), AuditLog.open(options) as log:
+        log.append({"event": "call"})
+    assert "other users can delete, rename or replace the log" in caplog.text
+    assert oct(os.stat(shared).st_mode & 0o777) == "0o777"  # an existing directory is not changed
+    notes = verify_log(options.path).notes
+    assert any("has mode 0777: other users can delete, rename or replace" in note for note in notes)
+    os.chmod(shared, 0o1777)  # sticky, like /tmp: others cannot remove our files
+    assert not any("directory" in note for note in verify_log(options.path).notes)
+

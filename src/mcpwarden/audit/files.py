@@ -6,12 +6,14 @@ is the generation that file had (1, 2, 3, ... oldest first), and a new ``audit.j
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import stat
 from dataclasses import dataclass
 
-from mcpwarden.audit.head import HEAD_SUFFIX, head_path
-from mcpwarden.errors import AuditError
+from mcpwarden.audit.head import HEAD_SIZE, HEAD_SUFFIX, head_path
+from mcpwarden.errors import AuditError, ChainBroken
 
 _GENERATION = re.compile(r"\.([0-9]+)$")
 
@@ -108,9 +110,76 @@ def split_lines(data: bytes) -> tuple[list[bytes], bytes]:
     return pieces[:-1], pieces[-1]
 
 
-def read_file(path: str) -> bytes:
+def snapshot(log: str) -> tuple[list[tuple[LogFile, bytes]], bytes | None]:
+    """The log's files and head as of one moment, so a log being written reads whole.
+
+    Under a shared lock on the head file (writers hold it exclusively for each append, so no
+    append is half done), open every file, note the current file's size and read the head.
+    After the lock is dropped, rotated files never change and the current file only grows, so
+    reading each open file up to the noted size gives a consistent picture. Writers create the
+    head file before the log: a log found without its head is looked at once more, in case it
+    was being created.
+    """
+    for attempt in range(2):
+        head_fd = open_regular(head_path(log))
+        opened: list[tuple[LogFile, int, int]] = []
+        try:
+            head_raw = None
+            if head_fd is not None:
+                fcntl.flock(head_fd, fcntl.LOCK_SH)
+            try:
+                for file in log_family(log):
+                    fd = open_regular(file.path)
+                    if fd is not None:
+                        opened.append((file, fd, os.fstat(fd).st_size))
+                if head_fd is not None:
+                    head_raw = os.pread(head_fd, HEAD_SIZE, 0)
+            finally:
+                if head_fd is not None:
+                    fcntl.flock(head_fd, fcntl.LOCK_UN)
+            if head_fd is None and opened and attempt == 0:
+                continue
+            return [(file, read_exactly(fd, size, file.path)) for file, fd, size in opened], head_raw
+        except OSError as exc:
+            raise AuditError(f"cannot read the audit log {log}: {exc.strerror or exc}") from exc
+        finally:
+            for _file, fd, _size in opened:
+                os.close(fd)
+            if head_fd is not None:
+                os.close(head_fd)
+    raise AssertionError("unreachable")
+
+
+def open_regular(path: str) -> int | None:
+    """A read-only descriptor of ``path``, or None if it does not exist. Anything but a regular
+    file (a FIFO would block a reader forever, a directory cannot be read) is refused."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
     except OSError as exc:
         raise AuditError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError as exc:
+        os.close(fd)
+        raise AuditError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise AuditError(f"{path} is not a regular file; an audit log and its head file are plain files")
+    return fd
+
+
+def read_exactly(fd: int, size: int, path: str) -> bytes:
+    chunks = []
+    offset = 0
+    try:
+        while offset < size:  # bounded: each pass advances, or the file shrank (an error)
+            chunk = os.pread(fd, min(size - offset, 16 * 1024 * 1024), offset)
+            if not chunk:
+                raise ChainBroken(f"{path} shrank while being read: it was truncated")
+            chunks.append(chunk)
+            offset += len(chunk)
+    except OSError as exc:
+        raise AuditError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return b"".join(chunks)

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from mcpwarden.audit.files import log_family, read_file, split_lines
+from mcpwarden.audit.files import snapshot, split_lines
 from mcpwarden.errors import AuditError
 
 _RELATIVE = re.compile(r"^([0-9]+)\s*([smhdw])$")
@@ -21,9 +21,12 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 
 def read_records(log: str) -> Iterator[dict[str, Any]]:
-    """Every record of ``log`` and its rotated files, oldest first; torn or foreign lines are skipped."""
-    for file in log_family(log):
-        lines, _torn = split_lines(read_file(file.path))
+    """Every record of ``log`` and its rotated files, oldest first (as of one moment, like
+    ``log verify``: a rotation meanwhile neither fails the read nor drops records); torn or
+    foreign lines are skipped."""
+    contents, _head = snapshot(log)
+    for _file, data in contents:
+        lines, _torn = split_lines(data)
         for line in lines:
             try:
                 obj = orjson.loads(line)

@@ -12,16 +12,16 @@ Accepted without failing, because a crash produces them: one incomplete line at 
 
 from __future__ import annotations
 
-import fcntl
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from mcpwarden.audit.chain import FORMAT_VERSION, GENESIS, Chain, sha256_hex
-from mcpwarden.audit.files import LogFile, could_be_torn_record, log_family, split_lines
-from mcpwarden.audit.head import HEAD_SIZE, HeadState, decode_head, head_path
+from mcpwarden.audit.files import LogFile, could_be_torn_record, snapshot, split_lines
+from mcpwarden.audit.head import HeadState, decode_head, head_path
 from mcpwarden.errors import AuditError, ChainBroken
 
 
@@ -296,7 +296,7 @@ def verify_log(
     log: str, key: bytes | None = None, key_env: str = "MCPWARDEN_AUDIT_KEY", check_head: bool = True
 ) -> VerifyReport:
     """Verify one log (its rotated files too). Raises ChainBroken naming the first bad record."""
-    contents, head_raw = _snapshot(log)
+    contents, head_raw = snapshot(log)
     if not contents:
         if head_raw is not None:
             raise ChainBroken(f"{log}: the log file is missing but its head file exists: deleted")
@@ -313,38 +313,6 @@ def verify_log(
     return report
 
 
-def _snapshot(log: str) -> tuple[list[tuple[LogFile, bytes]], bytes | None]:
-    """The log's files and head as of one moment, so a log being written verifies too.
-
-    Under a shared lock on the head file (writers hold it exclusively for each append, so no
-    append is half done), open every file, note the current file's size and read the head.
-    After the lock is dropped, rotated files never change and the current file only grows, so
-    reading each open file up to the noted size gives a consistent picture.
-    """
-    head_fd = _open_readonly(head_path(log))
-    opened: list[tuple[LogFile, int, int]] = []
-    try:
-        head_raw = None
-        if head_fd is not None:
-            fcntl.flock(head_fd, fcntl.LOCK_SH)
-        try:
-            for file in log_family(log):
-                fd = _open_readonly(file.path)
-                if fd is not None:
-                    opened.append((file, fd, os.fstat(fd).st_size))
-            if head_fd is not None:
-                head_raw = os.pread(head_fd, HEAD_SIZE, 0)
-        finally:
-            if head_fd is not None:
-                fcntl.flock(head_fd, fcntl.LOCK_UN)
-        return [(file, _read_exactly(fd, size, file.path)) for file, fd, size in opened], head_raw
-    finally:
-        for _file, fd, _size in opened:
-            os.close(fd)
-        if head_fd is not None:
-            os.close(head_fd)
-
-
 def _loose_permissions(paths: list[str]) -> list[str]:
     notes = []
     for path in paths:
@@ -355,25 +323,15 @@ def _loose_permissions(paths: list[str]) -> list[str]:
         if mode & 0o077:
             name = os.path.basename(path)
             notes.append(f"{name} has mode {mode:04o}: other users can read or change it (expected 0600)")
+    if paths:
+        directory = os.path.dirname(paths[0]) or "."
+        try:
+            mode = os.stat(directory).st_mode
+        except OSError:
+            return notes
+        if mode & 0o022 and not mode & stat.S_ISVTX:
+            notes.append(
+                f"the directory {directory} has mode {mode & 0o7777:04o}: other users can delete, rename or "
+                "replace the log's files (expected 0700)"
+            )
     return notes
-
-
-def _open_readonly(path: str) -> int | None:
-    try:
-        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise AuditError(f"cannot read {path}: {exc.strerror or exc}") from exc
-
-
-def _read_exactly(fd: int, size: int, path: str) -> bytes:
-    chunks = []
-    offset = 0
-    while offset < size:  # bounded: each pass advances, or the file shrank (an error)
-        chunk = os.pread(fd, min(size - offset, 16 * 1024 * 1024), offset)
-        if not chunk:
-            raise ChainBroken(f"{path} shrank while being read: it was truncated")
-        chunks.append(chunk)
-        offset += len(chunk)
-    return b"".join(chunks)

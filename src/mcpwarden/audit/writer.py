@@ -13,7 +13,9 @@ writer re-reads the head under it. All writers of one log must use the same key 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import stat
 import threading
 import time
 from typing import Any
@@ -26,6 +28,8 @@ from mcpwarden.audit.files import could_be_torn_record, rotated_generations, rot
 from mcpwarden.audit.head import HEAD_SIZE, HeadEncoder, HeadState, decode_head, head_path
 from mcpwarden.audit.options import AuditOptions
 from mcpwarden.errors import AuditError
+
+log = logging.getLogger("mcpwarden.audit")
 
 MAX_RECORD_BYTES = 1024 * 1024
 """A record is key names and digests; one this large means a payload slipped in."""
@@ -73,7 +77,9 @@ class AuditLog:
         if not options.enabled:
             return cls.disabled()
         chain = Chain(_key_from_env(options.hmac_key_env))
-        _make_private_dir(os.path.dirname(options.path) or ".")
+        directory = os.path.dirname(options.path) or "."
+        _make_private_dir(directory)
+        _warn_if_shared_dir(directory)
         head_file = head_path(options.path)
         try:
             head_fd = os.open(head_file, os.O_RDWR | os.O_CREAT | _OPEN_FLAGS, 0o600)
@@ -81,7 +87,7 @@ class AuditLog:
             raise AuditError(f"cannot open the audit head file {head_file}: {exc.strerror or exc}") from exc
         log = cls(options, chain, head_fd)
         try:
-            _make_private_file(head_fd)
+            _make_private_file(head_fd, head_file)
             with log._lock:
                 _lock_file(head_fd, head_file)
                 try:
@@ -186,7 +192,7 @@ class AuditLog:
             self._log_fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | _OPEN_FLAGS, 0o600)
         except OSError as exc:
             raise AuditError(f"cannot open the audit log {self.path}: {exc.strerror or exc}") from exc
-        _make_private_file(self._log_fd)
+        _make_private_file(self._log_fd, self.path)
         self._generation = generation
 
     def _reconcile_tail(self) -> None:
@@ -445,10 +451,29 @@ def _make_private_dir(directory: str) -> None:
         raise AuditError(f"cannot create the audit directory {directory}: {exc.strerror or exc}") from exc
 
 
-def _make_private_file(fd: int) -> None:
-    """Tighten an existing file to 0600 (a new one is created 0600)."""
+def _make_private_file(fd: int, path: str) -> None:
+    """Refuse anything but a regular file; tighten an existing one to 0600 (a new one is created 0600)."""
     try:
-        if os.fstat(fd).st_mode & 0o077:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise AuditError(f"{path} is not a regular file; an audit log and its head file are plain files")
+        if mode & 0o077:
             os.fchmod(fd, 0o600)
     except OSError as exc:
         raise AuditError(f"cannot restrict the audit file's permissions to 0600: {exc.strerror or exc}") from exc
+
+
+def _warn_if_shared_dir(directory: str) -> None:
+    """An existing directory is left as it is (it may be the user's own, or /tmp), but one
+    that others may write to without the sticky bit lets them delete or replace the log."""
+    try:
+        mode = os.stat(directory).st_mode
+    except OSError:
+        return
+    if mode & 0o022 and not mode & stat.S_ISVTX:
+        log.warning(
+            "the audit log's directory %s has mode %04o: other users can delete, rename or replace the log. "
+            "Use a directory only you can write to (chmod 700)",
+            directory,
+            mode & 0o7777,
+        )
