@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -438,3 +439,120 @@ def test_a_read_only_call_fails_at_once_when_the_upstream_has_given_up(tmp_path:
         answer = gw.call_tool("echo", {"text": "x"}, timeout=10)
         waited = time.monotonic() - began
     assert answer["error"]["code"] == codes.UPSTREAM_UNAVAILABLE and waited < 2
+
+
+def test_a_backlog_towards_a_server_that_crashed_does_not_stall_the_client(tmp_path: Path) -> None:
+    """The server stops reading while the client sends more than the gateway queues, so the
+    gateway stops reading the client; then the server crashes. The queue went with it: the
+    gateway must read the client again (it used to stay paused for good, deaf even to EOF)."""
+    policy = write_policy(tmp_path, command=bad_command("--slow-tools-list", "3"))
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        gw.send_json({"jsonrpc": "2.0", "id": "busy", "method": "tools/list"})  # the server sleeps 3 s
+        gw.send_json({"jsonrpc": "2.0", "id": "crash", "method": "tools/call", "params": {"name": "crash"}})
+        big = {"jsonrpc": "2.0", "id": "big", "method": "tools/call",
+               "params": {"name": "echo", "arguments": {"text": "x" * (10 << 20)}}}
+        gw.send(orjson.dumps(big) + b"\n", timeout=25)  # read in full only once the crash freed the queue
+        assert "result" in gw.response_to("busy", timeout=10)
+        assert gw.response_to("crash", timeout=10)["error"]["code"] == codes.UPSTREAM_UNAVAILABLE
+        answer = gw.response_to("big", timeout=15)  # it was on its way to the server that crashed
+        assert answer.get("error", {}).get("code") == codes.UPSTREAM_UNAVAILABLE or "result" in answer
+        assert "result" in gw.request("ping", timeout=15)
+        gw.close_stdin()
+        assert gw.wait_exit(10) is not None
+
+
+def test_a_restarted_server_waits_while_the_client_is_not_reading(tmp_path: Path) -> None:
+    """The client's backlog paused the server's output; the server is replaced: the new one
+    must be paused too, or its output piles up in the gateway without bound."""
+    policy = write_policy(tmp_path)
+    proc = subprocess.Popen(
+        [PYTHON, *gateway_args(policy, server="fx")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=gateway_env(tmp_path),
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    seen: list[int] = []
+
+    def send(obj: dict[str, Any]) -> None:
+        proc.stdin.write(orjson.dumps(obj) + b"\n")  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+
+    def big_calls(prefix: str, count: int) -> None:
+        for i in range(count):
+            send({"jsonrpc": "2.0", "id": f"{prefix}{i}", "method": "tools/call",
+                  "params": {"name": "big_result", "arguments": {"size_bytes": 1 << 20}}})
+
+    try:
+        send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}})
+        assert b'"id":0' in proc.stdout.readline()
+        send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        seen = descendants(proc.pid)
+        big_calls("a", 16)  # 16 MB of answers the client never reads: over the 8 MiB high water
+        time.sleep(4)
+        send({"jsonrpc": "2.0", "id": "crash", "method": "tools/call", "params": {"name": "crash"}})
+        time.sleep(3)  # crash and restart while the client still reads nothing
+        seen += descendants(proc.pid)
+        gateway = psutil.Process(proc.pid)
+        rss_before = gateway.memory_info().rss
+        big_calls("b", 24)  # the new server's 24 MB must wait in its own pipe
+        time.sleep(5)
+        grown = (gateway.memory_info().rss - rss_before) / (1 << 20)
+        assert grown < 12, f"the gateway buffered {grown:.0f} MB more for a client that is not reading"
+    finally:
+        seen += descendants(proc.pid)
+        proc.kill()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stdin.close()
+        kill_leftovers(seen)
+
+
+STALE_GROUP_SCRIPT = r"""
+import json, os, subprocess, sys, time
+python, policy, env_json = sys.argv[1], sys.argv[2], sys.argv[3]
+gw = subprocess.Popen([python, "-m", "mcpwarden", "run", "--policy", policy, "--server", "fx"],
+                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                      env=json.loads(env_json))
+def call(msg_id, method, params=None):
+    msg = {"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params or {}}
+    gw.stdin.write(json.dumps(msg).encode() + b"\n")
+    gw.stdin.flush()
+    return json.loads(gw.stdout.readline())
+call(1, "initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                      "clientInfo": {"name": "t", "version": "0"}})
+upstream = int(call(2, "tools/call", {"name": "pid"})["result"]["content"][0]["text"])
+call(3, "tools/call", {"name": "crash"})
+time.sleep(1)  # max_restarts 0: the gateway gave up and reaped the server
+with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+    f.write(str(upstream - 1))
+victim = subprocess.Popen(["sleep", "60"], start_new_session=True)  # leads a group with the old id
+gw.stdin.close()
+gw.wait(timeout=20)
+time.sleep(0.3)
+alive = victim.poll() is None
+victim.kill()
+victim.wait()
+print(json.dumps({"same_pid": victim.pid == upstream, "victim_survived": alive}))
+"""
+
+
+def test_shutdown_after_give_up_never_signals_a_reused_process_group(tmp_path: Path) -> None:
+    """Once the server is reaped its pid may be reused by an unrelated group leader: shutting
+    down must not SIGKILL that group. A pid namespace lets the test hand the old pid over."""
+    probe = subprocess.run(["unshare", "-pf", "--mount-proc", "true"], capture_output=True, timeout=10)
+    if probe.returncode != 0:
+        pytest.skip("needs unshare -pf (a new pid namespace) to reuse a pid on purpose")
+    policy = write_policy(tmp_path, command=bad_command(), restart={"initial_delay": 0.05, "max_restarts": 0})
+    done = subprocess.run(
+        ["unshare", "-pf", "--mount-proc", PYTHON, "-c", STALE_GROUP_SCRIPT, PYTHON, str(policy),
+         orjson.dumps(gateway_env(tmp_path)).decode()],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    outcome = orjson.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["same_pid"], "the pid was not handed over; the test proves nothing"
+    assert outcome["victim_survived"], "the gateway SIGKILLed a process group that was no longer its server's"

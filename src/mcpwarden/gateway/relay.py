@@ -160,6 +160,8 @@ class StdioGateway:
             return
         self._ever_started = True
         self._exit_code = 0
+        if self.client_writer.backlogged and self.upstream.reader is not None:
+            self.upstream.reader.pause()  # the client is still not reading: a new server must wait too
         self._audit_event("upstream", action="start", upstream_pid=self.upstream.pid, restarts=self._restarts)
         if self._init_request is not None and self.session.era == "handshake":
             self._replay_initialize()

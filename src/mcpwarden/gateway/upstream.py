@@ -121,11 +121,11 @@ class StdioUpstream:
 
     def _eof(self) -> None:
         # stdout closed: the process is ending or has closed its protocol channel; either way it is gone.
-        if self.proc is not None and self.proc.poll() is None:
+        if self.proc is not None and not _has_exited(self.proc):
             self.loop.call_later(0.2, self._kill_if_alive, self.proc)
 
     def _kill_if_alive(self, proc: subprocess.Popen[bytes]) -> None:
-        if proc is self.proc and proc.poll() is None:
+        if proc is self.proc and not _has_exited(proc):
             log.warning("upstream '%s' closed its stdout but did not exit; killing it", self.name)
             self._signal(signal.SIGKILL)
 
@@ -159,7 +159,7 @@ class StdioUpstream:
 
     async def _poll_exit(self) -> None:
         proc = self.proc
-        while proc is not None and proc.poll() is None:
+        while proc is not None and not _has_exited(proc):
             await asyncio.sleep(0.05)
         if proc is self.proc:
             self._report_exit()
@@ -167,6 +167,7 @@ class StdioUpstream:
     def _report_exit(self) -> None:
         if self._exit_reported or self.proc is None:
             return
+        self._kill_group()  # before reaping: until then the group id cannot name anyone else's group
         code = self.proc.wait()
         self._drain_stdout()
         if self.writer is not None:
@@ -176,7 +177,6 @@ class StdioUpstream:
         with contextlib.suppress(OSError):
             self.proc.stdout.close()  # type: ignore[union-attr]
         self._exit_reported = True
-        self._kill_group()
         self.on_exit(code)
 
     def _signal(self, sig: int) -> None:
@@ -191,8 +191,10 @@ class StdioUpstream:
                 os.kill(self.proc.pid, sig)
 
     def _kill_group(self) -> None:
-        """Whatever the server left behind in its process group goes with it."""
-        if self.proc is not None:
+        """Whatever the server left behind in its process group goes with it. Only while the
+        server is not yet reaped: after that its pid, and so the group id, may be reused by an
+        unrelated process."""
+        if self.proc is not None and self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self._reaper.watch(0)
@@ -202,7 +204,7 @@ class StdioUpstream:
         proc = self.proc
         if proc is None:
             return None
-        if proc.poll() is None:
+        if not _has_exited(proc):
             if self.writer is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self.writer.drain(), grace)
@@ -224,6 +226,7 @@ class StdioUpstream:
         if self.reader is not None:
             self.reader.close()
         self._kill_group()
+        proc.poll()  # reaps it, after the group kill
         self._reaper.close()
         return proc.returncode
 
@@ -231,9 +234,21 @@ class StdioUpstream:
     async def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:
         deadline = asyncio.get_running_loop().time() + timeout
         delay = 0.005
-        while proc.poll() is None:
+        while not _has_exited(proc):
             if asyncio.get_running_loop().time() >= deadline:
                 return False
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
         return True
+
+
+def _has_exited(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether ``proc`` has ended, without reaping it (``Popen.poll`` would): while it is an
+    unreaped zombie its pid cannot be reused, so signalling its process group stays safe."""
+    if proc.returncode is not None:
+        return True
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+

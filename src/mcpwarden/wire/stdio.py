@@ -198,6 +198,11 @@ class FdWriter:
     def partial_open(self) -> bool:
         return self._held is not None
 
+    @property
+    def backlogged(self) -> bool:
+        """More than ``high_water`` bytes wait for the pipe (the source should be paused)."""
+        return self._backlogged
+
     def _write(self, pieces: tuple[bytes, ...]) -> None:
         """Write ``pieces`` with one writev, queueing what the pipe does not take."""
         if not self._queue:
@@ -319,5 +324,9 @@ class FdWriter:
         self._queue.clear()
         self._queued = 0
         self._held = None
+        if self._backlogged:  # what was queued is gone: a source paused for it must go on
+            self._backlogged = False
+            if self.on_backlog:
+                self.on_backlog(False)
         self._notify_drained()
         self._run_after_flush()
