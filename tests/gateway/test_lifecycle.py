@@ -556,3 +556,62 @@ def test_shutdown_after_give_up_never_signals_a_reused_process_group(tmp_path: P
     outcome = orjson.loads(done.stdout.strip().splitlines()[-1])
     assert outcome["same_pid"], "the pid was not handed over; the test proves nothing"
     assert outcome["victim_survived"], "the gateway SIGKILLed a process group that was no longer its server's"
+
+
+CLEANUP_SERVER = r"""
+import json, os, signal, sys, time
+marker = sys.argv[1]
+signal.signal(signal.SIGTERM, lambda *a: open(marker, "a").write("sigterm\n"))
+for line in sys.stdin:
+    m = json.loads(line)
+    if "id" in m:
+        result = {"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "s", "version": "0"}}
+        sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": m["id"], "result": result}) + "\n")
+        sys.stdout.flush()
+os.close(1)  # stdin EOF: the session is over; close the protocol channel, then save state
+time.sleep(1.0)
+open(marker, "a").write("cleanup-done\n")
+"""
+
+DEAF_SERVER = r"""
+import json, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+m = json.loads(sys.stdin.readline())
+result = {"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "s", "version": "0"}}
+sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": m["id"], "result": result}) + "\n")
+sys.stdout.flush()
+time.sleep(120)  # reads nothing more and ignores SIGTERM
+"""
+
+
+def test_a_server_that_closes_stdout_to_clean_up_gets_its_grace_period(tmp_path: Path) -> None:
+    marker = tmp_path / "events"
+    script = tmp_path / "cleanup_server.py"
+    script.write_text(CLEANUP_SERVER)
+    policy = write_policy(tmp_path, command=[PYTHON, str(script), str(marker)], gateway={"shutdown_grace": 3})
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        gw.close_stdin()
+        assert gw.wait_exit(15) is not None
+    assert marker.read_text().splitlines() == ["cleanup-done"]  # not SIGKILLed 0.2 s after closing stdout
+
+
+def test_shutdown_takes_two_grace_periods_even_with_input_still_queued(tmp_path: Path) -> None:
+    script = tmp_path / "deaf_server.py"
+    script.write_text(DEAF_SERVER)
+    policy = write_policy(tmp_path, command=[PYTHON, str(script)], gateway={"shutdown_grace": 1.5})
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        seen = descendants(gw.pid)
+        params = {"level": "info", "data": "a" * (1 << 20)}
+        note = {"jsonrpc": "2.0", "method": "notifications/message", "params": params}
+        for _ in range(4):  # 4 MB the server never reads: queued in the gateway
+            gw.send_json(note)
+        time.sleep(0.5)
+        started = time.monotonic()
+        os.kill(gw.pid, signal.SIGTERM)
+        assert gw.wait_exit(20) is not None
+        took = time.monotonic() - started
+    # Documented: shutdown_grace after closing stdin, again after SIGTERM (then SIGKILL).
+    assert took < 2 * 1.5 + 1.0, f"shutdown took {took:.1f} s"
+    assert all(wait_gone(pid, 5) for pid in seen)

@@ -51,6 +51,7 @@ class StdioUpstream:
         self._splitter = LineSplitter(max_bytes)
         self._reaper = GroupReaper()
         """Kills what the server started if the gateway dies without doing it (kill -9)."""
+        self._stopping = False
 
     @property
     def pid(self) -> int | None:
@@ -120,12 +121,13 @@ class StdioUpstream:
                 self.on_partial(None)
 
     def _eof(self) -> None:
-        # stdout closed: the process is ending or has closed its protocol channel; either way it is gone.
-        if self.proc is not None and not _has_exited(self.proc):
+        # stdout closed: the process is ending or has closed its protocol channel; either way it
+        # is gone. While stopping, ``stop`` gives it its grace periods instead.
+        if self.proc is not None and not self._stopping and not _has_exited(self.proc):
             self.loop.call_later(0.2, self._kill_if_alive, self.proc)
 
     def _kill_if_alive(self, proc: subprocess.Popen[bytes]) -> None:
-        if proc is self.proc and not _has_exited(proc):
+        if proc is self.proc and not self._stopping and not _has_exited(proc):
             log.warning("upstream '%s' closed its stdout but did not exit; killing it", self.name)
             self._signal(signal.SIGKILL)
 
@@ -200,11 +202,14 @@ class StdioUpstream:
             self._reaper.watch(0)
 
     async def stop(self, grace: float) -> int | None:
-        """Close stdin, wait; SIGTERM, wait; SIGKILL. Returns the exit code."""
+        """Close stdin, wait; SIGTERM, wait; SIGKILL. Returns the exit code. The first wait
+        includes the time given to what was still queued for the server's stdin."""
         proc = self.proc
         if proc is None:
             return None
+        self._stopping = True
         if not _has_exited(proc):
+            first_deadline = self.loop.time() + grace
             if self.writer is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self.writer.drain(), grace)
@@ -215,7 +220,8 @@ class StdioUpstream:
                 if sig is not None:
                     log.info("upstream '%s' still running; sending %s", self.name, signal.Signals(sig).name)
                     self._signal(sig)
-                if await self._wait(proc, grace if sig != signal.SIGKILL else 5.0):
+                wait = max(0.0, first_deadline - self.loop.time()) if sig is None else grace
+                if await self._wait(proc, wait if sig != signal.SIGKILL else 5.0):
                     break
         self._exit_reported = True
         if self._pidfd is not None:
