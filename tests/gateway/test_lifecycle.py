@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -615,3 +616,46 @@ def test_shutdown_takes_two_grace_periods_even_with_input_still_queued(tmp_path:
     # Documented: shutdown_grace after closing stdin, again after SIGTERM (then SIGKILL).
     assert took < 2 * 1.5 + 1.0, f"shutdown took {took:.1f} s"
     assert all(wait_gone(pid, 5) for pid in seen)
+
+
+TTY_SESSION = r"""
+import fcntl, os, subprocess, sys
+gateway = subprocess.run([sys.executable, "-m", "mcpwarden", "run", "--", sys.executable, sys.argv[1]],
+                         stderr=subprocess.DEVNULL, timeout=60)
+nonblocking = bool(fcntl.fcntl(1, fcntl.F_GETFL) & os.O_NONBLOCK)
+print(f"exit={gateway.returncode} nonblocking-after={nonblocking}", flush=True)
+"""
+
+
+def test_a_terminal_is_given_back_blocking(tmp_path: Path) -> None:
+    """Run by hand in a terminal (README quickstart) and ended with Ctrl-D, the gateway must
+    not leave the terminal non-blocking: the shell shares it, and later commands would fail."""
+    import pty
+    import select
+
+    env = gateway_env(tmp_path)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a "shell" session on the terminal
+        os.execve(sys.executable, [sys.executable, "-c", TTY_SESSION, BAD_SERVER], env)
+    out = b""
+    sent_eof = False
+    deadline = time.monotonic() + 40
+    try:
+        while time.monotonic() < deadline and b"nonblocking-after" not in out:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            elif not sent_eof and time.monotonic() > deadline - 37:
+                os.write(fd, b"\x04")  # Ctrl-D: the gateway's stdin ends
+                sent_eof = True
+    finally:
+        os.waitpid(pid, 0)
+        os.close(fd)
+    assert b"exit=0" in out, out[-500:]
+    assert b"nonblocking-after=False" in out, out[-500:]

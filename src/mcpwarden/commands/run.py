@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -81,7 +82,28 @@ def main(args: argparse.Namespace) -> int:
         server = skill.server
         for note in skill.notes:
             logging.getLogger("mcpwarden.skill").warning("%s", note)
-    return asyncio.run(_serve(policy, name, server, skill))
+    blocking = _stdio_blocking()
+    try:
+        return asyncio.run(_serve(policy, name, server, skill))
+    finally:
+        _restore_stdio_blocking(blocking)
+
+
+def _stdio_blocking() -> dict[int, bool]:
+    modes = {}
+    for fd in (0, 1):
+        with contextlib.suppress(OSError):
+            modes[fd] = os.get_blocking(fd)
+    return modes
+
+
+def _restore_stdio_blocking(modes: dict[int, bool]) -> None:
+    """The relay makes stdin and stdout non-blocking. When they are a terminal, the shell
+    shares their open file: left non-blocking, the commands run after mcpwarden would fail
+    with EAGAIN, so they are given back as they were found."""
+    for fd, blocking in modes.items():
+        with contextlib.suppress(OSError):
+            os.set_blocking(fd, blocking)
 
 
 async def _serve(policy, name, server, skill) -> int:  # type: ignore[no-untyped-def]
