@@ -3,9 +3,10 @@
 The writer adds the chain fields itself, so a record that brings its own is refused. As a
 last line of defence against leaking what the log must never hold, top-level keys named like
 raw payloads or credentials (in any case, ``-`` read as ``_``) are refused unless their value
-is a hex digest, a number, a bool or null; the digest keys (``args_sha256``, ``result_sha256``, ...) must hold a SHA-256 hex
-digest. Only top-level keys are checked: nested values cost too much to walk on every
-message, and it remains the caller's duty to put key names and digests in, never values.
+is a hex digest, a number, a bool or null; the digest keys (``args_sha256``,
+``result_sha256``, ...) must hold a SHA-256 hex digest. Only top-level keys are checked:
+nested values cost too much to walk on every message, and it remains the caller's duty to
+put key names and digests in, never values.
 """
 
 from __future__ import annotations
