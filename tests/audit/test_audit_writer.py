@@ -260,6 +260,7 @@ def test_two_writers_in_one_process_share_the_chain(options: AuditOptions) -> No
 WRITER_SCRIPT = textwrap.dedent(
     """
     import sys
+    import time
     from mcpwarden.audit import AuditLog, AuditOptions
     path, count, rotate = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     options = AuditOptions(path=path, rotate_bytes=rotate, keep=1000, hmac_key_env="MCPWARDEN_TEST_AUDIT_KEY")
@@ -268,6 +269,8 @@ WRITER_SCRIPT = textwrap.dedent(
         sys.stdin.readline()  # start together: the parent releases both writers at once
         for i in range(count):
             log.append({"event": "call", "writer": sys.argv[4], "i": i, "pad": "x" * 200})
+            if i % 100 == 99:
+                time.sleep(0.001)  # a pause now and then, so that neither runs all its appends alone
     """
 )
 
