@@ -659,3 +659,65 @@ def test_a_terminal_is_given_back_blocking(tmp_path: Path) -> None:
         os.close(fd)
     assert b"exit=0" in out, out[-500:]
     assert b"nonblocking-after=False" in out, out[-500:]
+
+
+DETACHING_SERVER = r"""
+import json, os, subprocess, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if "id" not in m:
+        continue
+    method, params = m.get("method"), m.get("params") or {}
+    result = {}
+    if method == "initialize":
+        info = {"name": "d", "version": "0"}
+        result = {"protocolVersion": "2025-11-25", "capabilities": {"tools": {}}, "serverInfo": info}
+    elif method == "tools/call" and params.get("name") == "detach":
+        helper = subprocess.Popen(["sleep", "300"], start_new_session=True)  # like Node's detached spawn
+        result = {"content": [{"type": "text", "text": str(helper.pid)}]}
+    elif method == "tools/call" and params.get("name") == "orphan":
+        if os.fork() == 0:  # double fork: the grandchild is orphaned at once, then ends on its own
+            if os.fork() == 0:
+                os.execvp("sleep", ["sleep", "0.3"])
+            os._exit(0)
+        os.wait()
+        result = {"content": [{"type": "text", "text": "ok"}]}
+    elif method == "tools/call" and params.get("name") == "crash":
+        os._exit(3)
+    sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": m["id"], "result": result}) + "\n")
+    sys.stdout.flush()
+"""
+
+
+@pytest.mark.parametrize("how", ["client-eof", "crash"])
+def test_a_helper_that_left_the_process_group_ends_with_its_server(tmp_path: Path, how: str) -> None:
+    """A helper started in a session of its own (setsid; Playwright's browser) leaves the
+    server's process group; the gateway adopts it as a subreaper and ends it with the server."""
+    script = tmp_path / "detaching_server.py"
+    script.write_text(DETACHING_SERVER)
+    policy = write_policy(tmp_path, command=[PYTHON, str(script)])
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        helper = int(gw.call_tool("detach")["result"]["content"][0]["text"])
+        assert psutil.pid_exists(helper) and os.getsid(helper) == helper
+        if how == "crash":
+            gw.call_tool("crash")
+            assert wait_gone(helper, 5), "the detached helper outlived its crashed server"
+            assert "result" in gw.call_tool("detach", timeout=15)  # the restarted server serves on
+        else:
+            gw.close_stdin()
+            assert gw.wait_exit(15) is not None
+            assert wait_gone(helper, 5), "the detached helper outlived the gateway"
+
+
+def test_orphans_that_end_on_their_own_are_reaped(tmp_path: Path) -> None:
+    script = tmp_path / "detaching_server.py"
+    script.write_text(DETACHING_SERVER)
+    policy = write_policy(tmp_path, command=[PYTHON, str(script)])
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        for _ in range(3):
+            gw.call_tool("orphan")
+        time.sleep(1.5)
+        zombies = [p for p in psutil.Process(gw.pid).children() if p.status() == psutil.STATUS_ZOMBIE]
+        assert zombies == [], f"adopted orphans left as zombies: {zombies}"

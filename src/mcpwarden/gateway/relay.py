@@ -135,13 +135,15 @@ class StdioGateway:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._begin_close, f"signal {signal.Signals(sig).name}")
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGCHLD, self.upstream.reap_adopted)
         sweep = loop.create_task(self._sweep_timeouts())
         try:
             await self._done.wait()
             await self._shutdown()
         finally:
             sweep.cancel()
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(sig)
         return self._exit_code

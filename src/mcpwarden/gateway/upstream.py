@@ -14,7 +14,7 @@ from typing import Any
 
 from mcpwarden.errors import UpstreamError
 from mcpwarden.gateway.launch import LaunchPlan, child_preexec
-from mcpwarden.gateway.reaper import GroupReaper
+from mcpwarden.gateway.reaper import GroupReaper, become_subreaper, kill_adopted, reap_adopted
 from mcpwarden.gateway.stream import STREAM_AFTER
 from mcpwarden.wire.framing import LineSplitter, Oversize
 from mcpwarden.wire.stdio import FdReader, FdWriter, enlarge_pipe
@@ -64,6 +64,7 @@ class StdioUpstream:
     def start(self) -> None:
         plan = self.launch
         extra = getattr(plan, "preexec", None)
+        become_subreaper()  # descendants that leave the group come back to us (see gateway.reaper)
         try:
             self.proc = subprocess.Popen(
                 plan.argv,
@@ -171,6 +172,7 @@ class StdioUpstream:
             return
         self._kill_group()  # before reaping: until then the group id cannot name anyone else's group
         code = self.proc.wait()
+        self._end_adopted()
         self._drain_stdout()
         if self.writer is not None:
             self.writer.close()
@@ -200,6 +202,23 @@ class StdioUpstream:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self._reaper.watch(0)
+
+    def reap_adopted(self) -> None:
+        """Collect descendants adopted by the gateway that ended on their own (on SIGCHLD)."""
+        reap_adopted(self._not_adopted())
+
+    def _end_adopted(self) -> None:
+        """The server is gone: what it started outside its group, and was adopted, goes too."""
+        ended = kill_adopted(self._not_adopted())
+        if ended:
+            log.info("ended %d process(es) upstream '%s' had started outside its process group", ended, self.name)
+
+    def _not_adopted(self) -> set[int]:
+        """The gateway's own children: the current server (until reaped) and the watchdog."""
+        own = {self._reaper.pid}
+        if self.proc is not None and self.proc.returncode is None:
+            own.add(self.proc.pid)
+        return {pid for pid in own if pid is not None}
 
     async def stop(self, grace: float) -> int | None:
         """Close stdin, wait; SIGTERM, wait; SIGKILL. Returns the exit code. The first wait
@@ -233,6 +252,7 @@ class StdioUpstream:
             self.reader.close()
         self._kill_group()
         proc.poll()  # reaps it, after the group kill
+        self._end_adopted()
         self._reaper.close()
         return proc.returncode
 
