@@ -4,6 +4,7 @@ messages throughout (RawGateway.read_message fails on anything that is not a JSO
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -77,12 +78,17 @@ BROKEN_LINES: dict[str, tuple[bytes, int]] = {
 }
 
 
-def test_broken_client_lines_get_errors_with_null_id_and_the_session_survives(tmp_path: Path) -> None:
+IDS_READ_FROM_THE_LINE = {"truncated-json": 1, "invalid-utf8": 2, "deep-nesting": 9}
+"""Lines that are not JSON but show their id where JSON-RPC libraries write it: the error
+carries it, or an SDK client would wait forever (as for an oversized line)."""
+
+
+def test_broken_client_lines_get_errors_and_the_session_survives(tmp_path: Path) -> None:
     with start(tmp_path) as gw:
         gw.initialize()
         for name, (data, code) in BROKEN_LINES.items():
             msg = error_for(gw, data)
-            assert msg["id"] is None, name
+            assert msg["id"] == IDS_READ_FROM_THE_LINE.get(name), name
             assert msg["error"]["code"] == code, f"{name}: {msg['error']}"
             still_works(gw, f"after {name}")
         assert gw.proc.poll() is None
@@ -272,3 +278,78 @@ def test_an_oversized_answer_from_the_client_is_refused_to_the_server(tmp_path: 
         seen = gw.call_tool("received", {"marker": "dup-ping"})["result"]["structuredContent"]["result"]
     refusals = [orjson.loads(line) for line in seen if "-31005" in line]
     assert [r["id"] for r in refusals] == ["dup-ping"]
+
+
+LINE_SERVER = r"""
+import json, sys
+for line in sys.stdin.buffer:
+    m = json.loads(line)
+    if "id" not in m:
+        continue
+    out = None
+    if m.get("method") == "initialize":
+        info = {"name": "lines", "version": "0"}
+        out = {"protocolVersion": "2025-11-25", "capabilities": {"tools": {}}, "serverInfo": info}
+    elif m.get("method") == "tools/call":
+        name, mid = m["params"]["name"], json.dumps(m["id"])
+        if name == "surrogate":  # what JavaScript writes for a string cut inside an emoji
+            sys.stdout.buffer.write(b'{"jsonrpc":"2.0","id":' + mid.encode() + b',"result":{"content":'
+                                    b'[{"type":"text","text":"cut \\ud83d"}]}}\n')
+        elif name == "garbage":  # not UTF-8, id first as the SDKs write it
+            sys.stdout.buffer.write(b'{"jsonrpc":"2.0","id":' + mid.encode() + b',"result":{"x":"\xff\xfe"}}\n')
+        elif name == "echo_args":
+            out = {"content": [{"type": "text", "text": json.dumps(m["params"]["arguments"])}]}
+        sys.stdout.buffer.flush()
+    if out is not None:
+        sys.stdout.buffer.write(json.dumps({"jsonrpc": "2.0", "id": m["id"], "result": out}).encode() + b"\n")
+        sys.stdout.buffer.flush()
+"""
+
+
+def start_lines(tmp_path: Path) -> Any:
+    script = tmp_path / "line_server.py"
+    script.write_text(LINE_SERVER)
+    args = gateway_args(write_policy(tmp_path, command=[sys.executable, str(script)]), server="fx")
+    return raw_gateway(args, gateway_env(tmp_path))
+
+
+def test_a_lone_surrogate_escape_is_valid_json_and_relayed(tmp_path: Path) -> None:
+    """RFC 8259 allows "\\ud83d"; orjson does not. Such an answer (and such a request) must be
+    relayed unchanged, not dropped and left to the request timeout."""
+    with start_lines(tmp_path) as gw:
+        gw.initialize()
+        started = time.monotonic()
+        gw.send(b'{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"surrogate"}}\n')
+        line = gw.read_line(timeout=10)
+        assert time.monotonic() - started < 5
+        assert b'"text":"cut \\ud83d"' in line and b'"id":7' in line
+        gw.send(b'{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"echo_args",'
+                b'"arguments":{"t":"a\\udc00b"}}}\n')
+        assert "result" in gw.response_to(8)
+
+
+def test_an_answer_that_is_not_json_fails_its_request_at_once(tmp_path: Path) -> None:
+    with start_lines(tmp_path) as gw:
+        gw.initialize()
+        started = time.monotonic()
+        gw.send(b'{"jsonrpc":"2.0","id":"g-1","method":"tools/call","params":{"name":"garbage"}}\n')
+        answer = gw.response_to("g-1", timeout=10)
+        assert answer["error"]["code"] == codes.UPSTREAM_INVALID
+        assert time.monotonic() - started < 5, "left to the request timeout"
+
+
+def test_a_request_that_is_not_json_is_answered_with_its_id(tmp_path: Path) -> None:
+    """An SDK client waits forever for an answer to id null: the id is read from the line."""
+    with start(tmp_path) as gw:
+        gw.initialize()
+        msg = error_for(gw, b'{"jsonrpc":"2.0","id":41,"method":"tools/call","params":{"name":"\xff"}}\n')
+        assert msg["id"] == 41 and msg["error"]["code"] == codes.PARSE_ERROR
+        assert "result" in gw.request("ping")
+
+
+def test_an_integer_id_beyond_64_bits_is_an_integer(tmp_path: Path) -> None:
+    with start(tmp_path) as gw:
+        gw.initialize()
+        gw.send(b'{"jsonrpc":"2.0","id":18446744073709551616,"method":"ping"}\n')
+        line = gw.read_line(timeout=10)
+        assert b'"id":18446744073709551616' in line and b'"result"' in line, line

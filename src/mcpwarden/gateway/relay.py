@@ -31,14 +31,23 @@ from mcpwarden.gateway.upstream import StdioUpstream
 from mcpwarden.guards.tools import ToolsGuard
 from mcpwarden.policy.schema import Policy, ServerPolicy
 from mcpwarden.wire import codes
-from mcpwarden.wire.framing import LineSplitter, Oversize
+from mcpwarden.wire.framing import LineSplitter, Oversize, line_edges
 from mcpwarden.wire.message import Message, error_response, parse
 from mcpwarden.wire.stdio import FdReader, FdWriter, enlarge_pipe
 
 log = logging.getLogger("mcpwarden.gateway")
 
 PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion"
+STATELESS_META = (
+    PROTOCOL_VERSION_META,
+    "io.modelcontextprotocol/clientInfo",
+    "io.modelcontextprotocol/clientCapabilities",
+)
+"""The _meta keys every request carries in the 2026-07-28 era."""
 OWN_ID_PREFIX = "mcpwarden-"
+OPEN_ENDED_METHODS = frozenset({"subscriptions/listen"})
+"""Requests meant to stay open until the client cancels them (2026-07-28 subscriptions): no
+timeout applies."""
 MAX_QUEUED = 10_000
 AUDIT_WAIT = 0.002
 """Longest time a delivered call's audit record waits to be written (``_write_later``)."""
@@ -208,31 +217,37 @@ class StdioGateway:
                 msg = parse(line, "client")
             except FramingError as exc:
                 reason, msg_id = exc.args[0], exc.args[1]
-                code = (
-                    codes.PARSE_ERROR if reason.startswith(("invalid JSON", "invalid UTF-8")) else codes.INVALID_REQUEST
-                )
-                self._reply_client(msg_id, code, f"mcpwarden: {reason}")
                 self._audit_event("malformed", origin="client", reason=reason.split(":")[0])
+                if reason.startswith(("invalid JSON", "invalid UTF-8")):
+                    # Not JSON, so the id is read from the line's edges: the side that waits
+                    # for it is answered at once (an SDK client waits forever on id null).
+                    self._client_unusable(line_edges(line), codes.PARSE_ERROR, f"mcpwarden: {reason}", "invalid")
+                else:
+                    self._reply_client(msg_id, codes.INVALID_REQUEST, f"mcpwarden: {reason}")
                 continue
             self._guarded(msg, self._client_response if msg.kind == "response" else self._client_request)
         if self._waiting is not None:  # what the client sent is on its way: now write the waiting record
             self._write_waiting()
 
     def _client_oversize(self, line: Oversize) -> None:
-        """A client line over the limit, dropped: its id (read from its edges) gets -31005, on
-        the side that waits for it: the client for a request, the server for an answer."""
+        """A client line over the limit, dropped: its id (read from its edges) gets -31005."""
         self._audit_event("malformed", origin="client", reason="too-large", size=line.size)
         text = (
             f"mcpwarden: message of {line.size} bytes dropped: larger than gateway.max_message_bytes ({self.max_bytes})"
         )
-        msg_id = line.id
-        if line.kind == "response":
+        self._client_unusable(line, codes.MESSAGE_TOO_LARGE, text, "too-large")
+
+    def _client_unusable(self, edges: Oversize, code: int, text: str, outcome: str) -> None:
+        """A client line that could not be used, known by its edges: the side that waits for
+        it gets ``code``: the client for a request, the server for an answer to its request."""
+        msg_id = edges.id
+        if edges.kind == "response":
             call = self.server_pending.pop(msg_id, None) if msg_id is not None else None
             if call is not None:
-                self._to_upstream(error_response(msg_id, codes.MESSAGE_TOO_LARGE, text))
-                self._audit_call(call, "too-large")
+                self._to_upstream(error_response(msg_id, code, text))
+                self._audit_call(call, outcome)
             return
-        self._reply_client(msg_id, codes.MESSAGE_TOO_LARGE, text)
+        self._reply_client(msg_id, code, text)
 
     def _client_request(self, msg: Message) -> None:
         method = msg.method
@@ -443,6 +458,12 @@ class StdioGateway:
                 self._stream_failed(stream, "not a valid JSON-RPC message")
             elif msg_id is not None:
                 self._to_upstream(error_response(msg_id, codes.INVALID_REQUEST, f"mcpwarden: {reason}"))
+            else:  # not JSON: the request it answers, known by the line's edges, fails at once
+                edges = line_edges(line)
+                if edges.kind == "response":
+                    self._fail_call(edges.id, "that is not valid JSON", codes.UPSTREAM_INVALID, "upstream-invalid")
+                elif edges.kind == "request" and edges.id is not None:
+                    self._to_upstream(error_response(edges.id, codes.PARSE_ERROR, f"mcpwarden: {reason}"))
             return
         if stream is not None and (msg.kind != "response" or not stream.answers(msg.id)):
             self.client_writer.end_partial(b"")  # not the response it began as: cut what was sent short
@@ -665,9 +686,9 @@ class StdioGateway:
         params: dict[str, Any] = {}
         meta = like.params.get("_meta")
         if isinstance(meta, dict) and PROTOCOL_VERSION_META in meta:
-            # The stateless era needs the client's protocol version on every request; nothing
-            # else of the client's _meta belongs on the gateway's own request.
-            params["_meta"] = {PROTOCOL_VERSION_META: meta[PROTOCOL_VERSION_META]}
+            # The stateless era needs the client's protocol version and capabilities on every
+            # request; nothing else of the client's _meta belongs on the gateway's own request.
+            params["_meta"] = {key: meta[key] for key in STATELESS_META if key in meta}
         if cursor is not None:
             params["cursor"] = cursor
         self.own_pending[own_id] = "tools/list"
@@ -720,7 +741,11 @@ class StdioGateway:
                 continue
             now = time.monotonic()
             default = self.timeout
-            expired = [c for c in self.pending.values() if now - c.started > (c.timeout or default)]
+            expired = [
+                c
+                for c in self.pending.values()
+                if now - c.started > (c.timeout or default) and c.method not in OPEN_ENDED_METHODS
+            ]
             for call in expired:
                 del self.pending[call.id]
                 self._end_stream_of(call)
@@ -738,7 +763,7 @@ class StdioGateway:
                     "method": "notifications/cancelled",
                     "params": {"requestId": call.id, "reason": "mcpwarden: request timeout"},
                 }
-                if self._ready and not queued:
+                if self._ready and not queued and call.method != "initialize":  # which MUST NOT be cancelled
                     self.upstream.send(orjson.dumps(cancel))
                 self._audit_call(call, "timeout")
 

@@ -32,6 +32,12 @@ class Buffer(Protocol):
     def __len__(self) -> int: ...
 
 
+def line_edges(line: bytes | bytearray) -> Oversize:
+    """The first and last ``EDGE_BYTES`` of a whole line that cannot be parsed, read the way
+    a dropped oversized line is, for its id and kind."""
+    return Oversize(len(line), bytes(line[:EDGE_BYTES]), bytes(line[-EDGE_BYTES:]))
+
+
 @dataclass(frozen=True, slots=True)
 class Oversize:
     """Stands for a line that was longer than the limit and was dropped: its size, and its

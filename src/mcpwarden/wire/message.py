@@ -6,6 +6,7 @@ The gateway forwards ``raw`` unchanged unless a guard rewrites the message, so e
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 import orjson
@@ -61,8 +62,12 @@ def parse(raw: bytes, origin: Origin) -> Message:
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        reason = "invalid UTF-8" if "utf-8" in str(exc).lower() else "invalid JSON"
-        raise FramingError(f"{reason}: {exc}", None) from None
+        obj = _strict_json(raw)
+        if obj is _INVALID:
+            reason = "invalid UTF-8" if "utf-8" in str(exc).lower() else "invalid JSON"
+            raise FramingError(f"{reason}: {exc}", None) from None
+    if isinstance(obj, dict) and isinstance(obj.get("id"), float):
+        obj = _strict_json(raw)  # an integer id beyond 64 bits, which orjson reads as a float
     if not isinstance(obj, dict):
         if isinstance(obj, list):
             raise FramingError("JSON-RPC batches (arrays) are not supported by MCP", None)
@@ -82,6 +87,24 @@ def parse(raw: bytes, origin: Origin) -> Message:
     if not _valid_id(msg_id) and msg_id is not None:
         raise FramingError("'id' must be a string or an integer", None)
     return Message(raw, obj, "response", None, msg_id, origin)
+
+
+_INVALID = object()
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _strict_json(raw: bytes) -> Any:
+    """The standard library's reading of a line orjson refused or read lossily: it accepts
+    what RFC 8259 allows and orjson does not (a lone surrogate escape such as ``"\\ud83d"``,
+    which JavaScript writes for a string cut inside an emoji; integers beyond 64 bits). The
+    line must still be UTF-8 and hold no NaN or Infinity. ``_INVALID`` if it is not JSON."""
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        return _INVALID
 
 
 def _valid_id(value: Any) -> bool:
