@@ -95,3 +95,21 @@ def test_a_raising_guard_is_logged_by_type_and_place_never_by_its_text(caplog) -
     logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
     assert "RuntimeError at test_pipeline.py:43" in logged
     assert "bug" not in logged and not any(r.exc_info for r in caplog.records)
+
+
+class RequestRewriter(Guard):
+    name = "request-rewriter"
+
+    def on_request(self, msg, session):
+        return Rewrite(dict(msg.obj), "rules.request-rewriter", "changed")
+
+
+def test_monitor_names_the_rule_that_would_deny_even_after_a_rewrite():
+    """Enforce mode records the denying rule; monitor must record the same one, not the rule
+    of a rewrite that came first."""
+    msg = tmessage("tools/call", {"name": "x"})
+    enforced = Pipeline([RequestRewriter(), Denier()]).on_request(msg, tsession())
+    monitored = Pipeline([RequestRewriter(), Denier()], monitor=True).on_request(msg, tsession())
+    assert (enforced.verdict, enforced.rule) == ("deny", "rules.denier")
+    assert (monitored.verdict, monitored.rule) == ("would-deny", "rules.denier")
+    assert monitored.msg is msg

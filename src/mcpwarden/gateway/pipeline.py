@@ -98,8 +98,9 @@ class Pipeline:
                 continue
             if isinstance(verdict, Deny):
                 if self.monitor:
+                    if outcome.verdict != "would-deny":  # a denial outranks an earlier rewrite's rule
+                        outcome.rule = verdict.rule
                     outcome.verdict = "would-deny"
-                    outcome.rule = outcome.rule or verdict.rule
                     _note(outcome, verdict.reason)
                     continue
                 return Outcome(original, verdict, "deny", verdict.rule)

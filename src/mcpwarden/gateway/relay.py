@@ -110,6 +110,8 @@ class StdioGateway:
         self._held: list[tuple[Message, float]] = []
         """tools/call requests waiting for the gateway's own tools/list (read-only mode), and since when."""
         self._listing_pages = 0
+        self._listing: Message | None = None
+        """The call that started the gateway's own tools/list, while its pages are fetched."""
         self._waiting: Callable[[], None] | None = None
         """The one audit record waiting to be written (``_write_later``)."""
         self._wait_timer: asyncio.TimerHandle | None = None
@@ -261,7 +263,12 @@ class StdioGateway:
             )
             return
         self._track_era(msg)
-        if method == "tools/call" and self.pipeline.needs_tool_list and not ToolsGuard.listing_complete(self.session):
+        if (
+            method == "tools/call"
+            and self.pipeline.needs_tool_list
+            and not self.pipeline.monitor  # monitor changes nothing: the call goes on, judged as it is
+            and not ToolsGuard.listing_complete(self.session)
+        ):
             self._hold_for_tool_list(msg)
             return
         outcome = self.pipeline.on_request(msg, self.session)
@@ -627,6 +634,7 @@ class StdioGateway:
         self._upstream_spoke = False
         self._restarted = True
         self.own_pending.clear()
+        self._listing = None
         if self._closing:
             return
         text = f"mcpwarden: {failure}" if failure else (
@@ -675,7 +683,8 @@ class StdioGateway:
             self._reply_client(msg.id, codes.UPSTREAM_UNAVAILABLE, self._unavailable())
             self._audit_call(self._new_call(msg, Outcome(msg)), "upstream-unavailable")
             return
-        if not self._held:
+        if self._listing is None:
+            self._listing = msg
             self._listing_pages = 0
             self._request_tool_list(None, msg)
         self._held.append((msg, time.monotonic()))
@@ -696,13 +705,23 @@ class StdioGateway:
         self._to_upstream(orjson.dumps({"jsonrpc": "2.0", "id": own_id, "method": "tools/list", "params": params}))
 
     def _own_tool_list(self, msg: Message) -> None:
-        call = Call(id=msg.id, method="tools/list", origin="client", server=self.name, gateway_owned=True)
+        call = Call(
+            id=msg.id,
+            method="tools/list",
+            origin="client",
+            server=self.name,
+            arg_keys=("cursor",) if self._listing_pages > 1 else (),
+            gateway_owned=True,
+        )
         self.pipeline.on_response(msg, call, self.session)  # lets the guards learn the tools; nothing is forwarded
         result = msg.obj.get("result")
         cursor = result.get("nextCursor") if isinstance(result, dict) else None
-        if isinstance(cursor, str) and cursor and self._listing_pages < 50 and self._held:
-            self._request_tool_list(cursor, self._held[0][0])
+        if isinstance(cursor, str) and cursor and self._listing_pages < 50 and self._listing is not None:
+            # Every page, even when the calls that waited were cancelled or timed out
+            # meanwhile: the listing is marked complete only once it is.
+            self._request_tool_list(cursor, self._listing)
             return
+        self._listing = None
         if "error" in msg.obj:
             log.warning("upstream '%s' refused the gateway's tools/list; unlisted tools count as unknown", self.name)
         self.session.state.setdefault(ToolsGuard.name, {"hints": {}, "complete": True})["complete"] = True

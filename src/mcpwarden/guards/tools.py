@@ -51,7 +51,7 @@ class _Globs:
 
 class ToolsGuard(Guard):
     name = "tools"
-    methods = frozenset({"tools/call", "tools/list"})
+    methods = frozenset({"tools/call", "tools/list", "notifications/tools/list_changed"})
 
     def __init__(self, options: ToolsOptions, server: str, rule_prefix: str):
         self.needs_tool_list = options.read_only
@@ -84,6 +84,11 @@ class ToolsGuard(Guard):
         return bool(session.state.get(ToolsGuard.name, {}).get("complete"))
 
     def on_request(self, msg: Message, session: Session) -> Verdict:
+        if msg.method == "notifications/tools/list_changed" and msg.origin == "server":
+            # What was learnt from earlier listings may be stale: learn it again before a
+            # read-only call runs (the gateway lists the tools itself when needed).
+            session.state[self.name] = {"hints": {}, "complete": False}
+            return PASS
         if msg.method != "tools/call" or msg.origin != "client":
             return PASS
         tool = msg.tool_name
@@ -101,6 +106,9 @@ class ToolsGuard(Guard):
         if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
             return PASS
         state = session.state.setdefault(self.name, {"hints": {}, "complete": False})
+        if "cursor" not in call.arg_keys:  # a first page: a listing starts over, dropped tools go
+            state["hints"] = {}
+            state["complete"] = False
         hints: dict[str, bool] = state["hints"]
         if not result.get("nextCursor"):
             state["complete"] = True

@@ -1,0 +1,107 @@
+"""Read-only mode learns readOnlyHint from tools/list: what it learnt must follow the server
+(a list_changed, a new listing), every page must be read, and monitor mode holds nothing."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from mcpwarden.wire import codes
+
+from .conftest import bad_command, gateway_args, gateway_env, raw_gateway, write_policy
+
+LISTING_SERVER = r"""
+import json, sys
+state = {"switched": False}
+def tool(name, read_only):
+    return {"name": name, "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": read_only}}
+def pages():
+    if state["switched"]:
+        return [[tool("read_a", False), tool("new_read", True), tool("switch", True)]]
+    return [[tool("read_a", True), tool("switch", True)], [tool("read_b", True)]]
+def send(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+for line in sys.stdin:
+    m = json.loads(line)
+    if "id" not in m:
+        continue
+    method, params = m.get("method"), m.get("params") or {}
+    if method == "initialize":
+        info = {"name": "listing", "version": "0"}
+        send({"jsonrpc": "2.0", "id": m["id"], "result": {"protocolVersion": "2025-11-25",
+              "capabilities": {"tools": {"listChanged": True}}, "serverInfo": info}})
+    elif method == "tools/list":
+        all_pages = pages()
+        page = int(params.get("cursor") or 0)
+        result = {"tools": all_pages[page]}
+        if page + 1 < len(all_pages):
+            result["nextCursor"] = str(page + 1)
+        send({"jsonrpc": "2.0", "id": m["id"], "result": result})
+    elif method == "tools/call":
+        if params["name"] == "switch":
+            state["switched"] = True
+            send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+        send({"jsonrpc": "2.0", "id": m["id"], "result": {"content": [{"type": "text", "text": params["name"]}]}})
+    else:
+        send({"jsonrpc": "2.0", "id": m["id"], "result": {}})
+"""
+
+
+def start(tmp_path: Path, **policy: Any) -> Any:
+    script = tmp_path / "listing_server.py"
+    script.write_text(LISTING_SERVER)
+    policy.setdefault("tools", {"read_only": True})
+    args = gateway_args(write_policy(tmp_path, command=[sys.executable, str(script)], **policy), server="fx")
+    return raw_gateway(args, gateway_env(tmp_path))
+
+
+def call(gw: Any, name: str) -> dict[str, Any]:
+    return gw.request("tools/call", {"name": name, "arguments": {}}, timeout=15)
+
+
+def test_what_read_only_mode_learnt_follows_list_changed(tmp_path: Path) -> None:
+    with start(tmp_path) as gw:
+        gw.initialize()
+        assert "result" in call(gw, "read_b")  # on the second page of the gateway's own listing
+        gw.send_json({"jsonrpc": "2.0", "id": "sw", "method": "tools/call", "params": {"name": "switch"}})
+        assert gw.read_message()["method"] == "notifications/tools/list_changed"
+        assert "result" in gw.response_to("sw")
+        denied = call(gw, "read_a")  # no longer annotated read-only
+        assert denied["error"]["code"] == codes.DENIED and "readOnlyHint" in denied["error"]["message"]
+        gone = call(gw, "read_b")  # no longer listed at all
+        assert gone["error"]["code"] == codes.DENIED and "has not been listed" in gone["error"]["message"]
+        assert "result" in call(gw, "new_read")
+
+
+def test_a_new_listing_by_the_client_drops_tools_no_longer_listed(tmp_path: Path) -> None:
+    with start(tmp_path) as gw:
+        gw.initialize()
+        assert "result" in call(gw, "read_b")
+        gw.send_json({"jsonrpc": "2.0", "id": "sw", "method": "tools/call", "params": {"name": "switch"}})
+        gw.read_message()  # list_changed
+        gw.response_to("sw")
+        listed = gw.request("tools/list", {})
+        assert [t["name"] for t in listed["result"]["tools"]] == ["new_read", "switch"]  # read_a: not a read
+        assert "has not been listed" in call(gw, "read_b")["error"]["message"]
+
+
+def test_every_page_is_read_even_when_the_waiting_call_was_cancelled(tmp_path: Path) -> None:
+    with start(tmp_path) as gw:
+        gw.initialize()
+        call_line = b'{"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{"name":"read_b","arguments":{}}}\n'
+        cancel = b'{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"c1"}}\n'
+        gw.send(call_line + cancel)  # held for the gateway's own listing, then cancelled at once
+        answer = call(gw, "read_b")  # listed on page 2 and read-only: it must run
+        assert "result" in answer, answer
+
+
+def test_monitor_mode_holds_no_call_for_a_listing(tmp_path: Path) -> None:
+    """Monitor changes nothing: a call goes on at once even when the server never lists."""
+    policy = write_policy(tmp_path, command=bad_command("--hang-tools-list"), tools={"read_only": True},
+                          mode="monitor")
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        answer = gw.request("tools/call", {"name": "echo", "arguments": {"text": "hi"}}, timeout=10)
+        assert "result" in answer, answer
