@@ -137,3 +137,40 @@ def test_a_server_named_like_a_union_branch_keeps_its_name_in_errors(tmp_path: P
     assert main(["policy", "check", str(bad)]) == 5
     err = capsys.readouterr().err
     assert f"{bad}:4: servers.network-options.restart.max_restarts:" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: &a [*a]\n", r"rec\.yaml:1: a\[0\]\[0\]\.\.\.: nested deeper than 64 levels"),
+        ("x: " + "[" * 20000 + "]" * 20000 + "\n", r"rec\.yaml: not a usable policy: nested too deeply"),
+        (
+            'a: &a ["x","x","x","x","x","x","x","x","x","x"]\n'
+            + "".join(f"{n}: &{n} [{','.join(['*' + p] * 10)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)),
+            r"expands to more than 100000 values",
+        ),
+    ],
+    ids=["alias-containing-itself", "deep-nesting", "billion-laughs"],
+)
+def test_hostile_yaml_is_refused_quickly_not_crashed_on(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "rec.yaml"
+    path.write_text(text)
+    with pytest.raises(PolicyError, match=expected):
+        load_policy(path)
+
+
+def test_the_size_limit_holds_for_what_is_not_a_regular_file() -> None:
+    with pytest.raises(PolicyError, match="larger than the limit"):
+        load_policy("/dev/zero")
+
+
+def test_a_bad_log_level_in_the_environment_is_a_usage_error(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, MCPWARDEN_LOG="verbose", XDG_STATE_HOME=str(tmp_path))
+    done = subprocess.run([sys.executable, "-m", "mcpwarden", "run", "--", "true"], input=b"", env=env,
+                          capture_output=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert b"MCPWARDEN_LOG='verbose' is not a log level" in done.stderr and b"Traceback" not in done.stderr

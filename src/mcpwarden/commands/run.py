@@ -15,6 +15,8 @@ import sys
 
 from mcpwarden.errors import PolicyError, UsageError
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", metavar="FILE", help="policy file (YAML); without it the built-in default applies")
@@ -26,7 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level",
         default=os.environ.get("MCPWARDEN_LOG", "warning"),
-        choices=["debug", "info", "warning", "error"],
+        choices=LOG_LEVELS,
         help="what mcpwarden logs to stderr (default: warning, or $MCPWARDEN_LOG)",
     )
     parser.add_argument(
@@ -46,6 +48,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.log_level.lower() not in LOG_LEVELS:  # from $MCPWARDEN_LOG: argparse checks only what is typed
+        raise UsageError(f"MCPWARDEN_LOG={args.log_level!r} is not a log level; use one of {', '.join(LOG_LEVELS)}")
     logging.basicConfig(
         stream=sys.stderr, level=args.log_level.upper(), format="mcpwarden: %(levelname)s %(name)s: %(message)s"
     )

@@ -14,6 +14,10 @@ from mcpwarden.policy.schema import Policy
 from mcpwarden.sandbox.options import NETWORK_TAGS
 
 MAX_POLICY_BYTES = 4 * 1024 * 1024
+MAX_POLICY_VALUES = 100_000
+"""Keys and items a policy may hold once YAML aliases are expanded (a policy is far smaller;
+this stops "billion laughs" files, whose aliases expand exponentially)."""
+MAX_POLICY_DEPTH = 64
 
 Loc = tuple[str | int, ...]
 
@@ -23,6 +27,7 @@ class _LineMap:
 
     def __init__(self) -> None:
         self.lines: dict[Loc, int] = {}
+        self.values = 0
 
     def line_of(self, loc: Loc) -> int | None:
         while loc:
@@ -34,6 +39,17 @@ class _LineMap:
 
 def _walk(node: yaml.Node, loc: Loc, lines: _LineMap, source: str) -> None:
     lines.lines.setdefault(loc, node.start_mark.line + 1)
+    lines.values += 1
+    if lines.values > MAX_POLICY_VALUES:
+        raise PolicyError(
+            f"{source}:{node.start_mark.line + 1}: {_dotted(loc)}: the policy expands to more than "
+            f"{MAX_POLICY_VALUES} values (YAML aliases repeated too often)"
+        )
+    if len(loc) > MAX_POLICY_DEPTH:
+        raise PolicyError(
+            f"{source}:{node.start_mark.line + 1}: {_dotted(loc[:3])}...: nested deeper than {MAX_POLICY_DEPTH} "
+            "levels (or a YAML alias that contains itself)"
+        )
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
@@ -81,6 +97,8 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         raise PolicyError(f"{where}: not valid YAML: {exc.problem or exc}") from None
     except yaml.YAMLError as exc:
         raise PolicyError(f"{source}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise PolicyError(f"{source}: not a usable policy: nested too deeply") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -104,10 +122,10 @@ def load_policy(path: str | Path) -> Policy:
     """Read and validate a policy file."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_POLICY_BYTES:
-            raise PolicyError(f"{path}: policy file is {size} bytes; the limit is {MAX_POLICY_BYTES}")
-        raw = path.read_bytes()
+        with path.open("rb") as handle:  # read at most the limit, whatever it is (a pipe, /dev/zero)
+            raw = handle.read(MAX_POLICY_BYTES + 1)
+        if len(raw) > MAX_POLICY_BYTES:
+            raise PolicyError(f"{path}: policy file is larger than the limit of {MAX_POLICY_BYTES} bytes")
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read policy file: {exc.strerror or exc}") from None
     try:
