@@ -174,3 +174,22 @@ def test_a_bad_log_level_in_the_environment_is_a_usage_error(tmp_path: Path) -> 
                           capture_output=True, timeout=60)
     assert done.returncode == 2, done.stderr
     assert b"MCPWARDEN_LOG='verbose' is not a log level" in done.stderr and b"Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"version: 1\nroles:\n  reader: {}\nprincipals:\n  bot:\n    roles: [reader, nope]\n",
+         r"p\.yaml:6: principals\.bot\.roles\[1\]: principal 'bot' names role 'nope'"),
+        (b'version: 1\nservers:\n  ok: {command: x}\n  "bad name!": {command: x}\n',
+         r"p\.yaml:4: servers\.bad name!: server name 'bad name!' may hold only"),
+        (b'version: 1\nservers:\n  a: {command: "x\x01"}\n', r"p\.yaml:3: not valid YAML: character U\+0001"),
+        (b'version: 1\nservers:\n  a: {command: "x\xff"}\n', r"p\.yaml:3: policy file is not UTF-8"),
+    ],
+    ids=["undefined-role", "bad-server-name", "control-character", "invalid-utf8"],
+)
+def test_validator_and_reader_errors_name_the_line_and_field(tmp_path: Path, data: bytes, expected: str) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_bytes(data)
+    with pytest.raises(PolicyError, match=expected):
+        load_policy(path)

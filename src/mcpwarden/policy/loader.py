@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from mcpwarden.errors import PolicyError
-from mcpwarden.policy.schema import Policy
+from mcpwarden.policy.schema import Policy, PolicyProblem
 from mcpwarden.sandbox.options import NETWORK_TAGS
 
 MAX_POLICY_BYTES = 4 * 1024 * 1024
@@ -95,6 +95,10 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}" if mark else source
         raise PolicyError(f"{where}: not valid YAML: {exc.problem or exc}") from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow: no mark, only a position
+        line = text[: exc.position].count("\n") + 1
+        code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+        raise PolicyError(f"{source}:{line}: not valid YAML: character U+{code:04X} is not allowed") from None
     except yaml.YAMLError as exc:
         raise PolicyError(f"{source}: not valid YAML: {exc}") from None
     except RecursionError:
@@ -109,9 +113,12 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         problems = []
         for err in exc.errors():
             loc = tuple(p for i, p in enumerate(err["loc"]) if not _branch_name(p, err["loc"][i - 1] if i else None))
+            msg = err["msg"]
+            problem = (err.get("ctx") or {}).get("error")
+            if isinstance(problem, PolicyProblem):
+                loc, msg = (*loc, *problem.loc), str(problem)
             line = lines.line_of(loc)
             where = f"{source}:{line}" if line else source
-            msg = err["msg"]
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (check the spelling; see docs/policy.md)"
             problems.append(f"{where}: {_dotted(loc)}: {msg}")
@@ -131,7 +138,8 @@ def load_policy(path: str | Path) -> Policy:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise PolicyError(f"{path}: policy file is not UTF-8 (byte {exc.start})") from None
+        line = raw[: exc.start].count(b"\n") + 1
+        raise PolicyError(f"{path}:{line}: policy file is not UTF-8 (byte {exc.start})") from None
     return parse_policy(text, str(path))
 
 

@@ -99,6 +99,15 @@ class ServerPolicy(ServerSettings):
         return self
 
 
+class PolicyProblem(ValueError):
+    """A validator's complaint about one key inside what it checks: ``loc`` leads there from
+    the validated field (or model), so the loader can name its line and dotted path."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str):
+        super().__init__(message)
+        self.loc = loc
+
+
 class PrincipalPolicy(StrictModel):
     roles: list[str] = Field(default_factory=list)
     token_env: str | None = Field(None, description="Environment variable holding this principal's bearer token.")
@@ -128,15 +137,18 @@ class Policy(StrictModel):
     def _server_names(cls, servers: dict[str, ServerPolicy]) -> dict[str, ServerPolicy]:
         for name in servers:
             if not name or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-                raise ValueError(f"server name {name!r} may hold only letters, digits, '-', '_' and '.'")
+                raise PolicyProblem((name,), f"server name {name!r} may hold only letters, digits, '-', '_' and '.'")
         return servers
 
     @model_validator(mode="after")
     def _roles_exist(self) -> Policy:
         for pname, principal in self.principals.items():
-            for role in principal.roles:
+            for i, role in enumerate(principal.roles):
                 if role not in self.roles:
-                    raise ValueError(f"principal {pname!r} names role {role!r}, which is not defined under 'roles'")
+                    raise PolicyProblem(
+                        ("principals", pname, "roles", i),
+                        f"principal {pname!r} names role {role!r}, which is not defined under 'roles'",
+                    )
         return self
 
     def server(self, name: str) -> ServerPolicy:
