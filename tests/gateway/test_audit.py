@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from .conftest import (
     raw_gateway,
     sdk_client,
     text_of,
+    through_gateway,
     tool_records,
     write_policy,
 )
@@ -235,3 +237,45 @@ def test_argument_digests_of_small_large_and_too_deep_arguments(tmp_path: Path) 
     assert denied["args_sha256"] is None and denied["arg_keys"] == ["text"] and denied["verdict"] == "deny"
     verified = log_verify(tmp_path / "audit.jsonl")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+GITHUB_TOKEN = "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"  # a made-up token with a valid checksum
+
+
+def test_a_secret_used_as_a_key_or_tool_name_never_reaches_the_log_or_the_error(tmp_path: Path) -> None:
+    """Peers choose key and tool names: a secret written there is withheld from the audit
+    record, the stderr log and the denial text, as the detection engine's paths withhold it."""
+    with raw_gateway(through_gateway(tmp_path), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        as_key = gw.request("tools/call", {"name": "echo", "arguments": {GITHUB_TOKEN: "x", "text": "hi"}})
+        as_tool = gw.request("tools/call", {"name": GITHUB_TOKEN, "arguments": {"a": 1}})
+        assert "error" in as_key and "error" in as_tool
+        assert GITHUB_TOKEN not in str(as_key) + str(as_tool)
+        gw.close_stdin()
+        gw.wait_exit(10)
+        assert GITHUB_TOKEN not in gw.stderr
+    log = (tmp_path / "audit.jsonl").read_text()
+    assert GITHUB_TOKEN not in log
+    calls = [r for r in audit_records(tmp_path) if r.get("event") == "call" and r.get("method") == "tools/call"]
+    assert ["{key#0}", "text"] in [r["arg_keys"] for r in calls]
+
+
+def test_a_token_in_a_one_string_command_is_not_repeated_when_it_cannot_start(tmp_path: Path) -> None:
+    policy = write_policy(tmp_path, command=[f"/nonexistent/my-server --api-key {GITHUB_TOKEN}"])
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        answer = gw.request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                                           "clientInfo": {"name": "t", "version": "0"}})
+        assert answer["error"]["code"] == -31003 and "/nonexistent/my-server" in answer["error"]["message"]
+        assert GITHUB_TOKEN not in str(answer)
+        gw.wait_exit(10)
+        assert GITHUB_TOKEN not in gw.stderr
+    assert GITHUB_TOKEN not in (tmp_path / "audit.jsonl").read_text()
+
+
+def test_a_secret_written_where_a_secret_reference_belongs_is_not_echoed(tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(f"version: 1\nservers:\n  fx:\n    command: x\n    secrets: {{GITHUB_TOKEN: {GITHUB_TOKEN}}}\n")
+    done = subprocess.run([sys.executable, "-m", "mcpwarden", "policy", "check", str(policy)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 5 and "not a secret reference" in done.stderr
+    assert GITHUB_TOKEN not in done.stderr + done.stdout

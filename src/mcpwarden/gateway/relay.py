@@ -79,6 +79,10 @@ class StdioGateway:
         self.pipeline = pipeline
         self.audit = audit
         self._hashing = audit.enabled  # hashes exist only for audit records
+        self._name_check: Any = next(
+            (g for g in pipeline.guards if g.name == "dlp" and getattr(g, "enabled", False)), None
+        )
+        """The detection guard, which judges peer-chosen names, when detection is on for this server."""
         self.launch = launch
         self.client_in = client_in
         self.client_out = client_out
@@ -813,6 +817,8 @@ class StdioGateway:
         else:
             args = {k: v for k, v in params.items() if k != "_meta"} if params else None
         keys = tuple(args) if isinstance(args, dict) else ()
+        if self._name_check is not None:  # a secret used as a key or tool name never reaches the log
+            keys, tool = self._shown_names(keys, tool)
         call = Call(
             id=msg.id,
             method=msg.method or "",
@@ -831,6 +837,19 @@ class StdioGateway:
             else:
                 call.args_sha256 = _audit_digest(args, call.method, "arguments", orjson.OPT_SORT_KEYS)
         return call
+
+    def _shown_names(self, keys: tuple[str, ...], tool: str | None) -> tuple[tuple[str, ...], str | None]:
+        """Argument key names and the tool name as the audit record may hold them: names the
+        detection engine cannot prove clean are withheld (keys as ``{key#N}``, like the
+        engine's own finding paths). One check covers the usual all-clean case."""
+        dlp = self._name_check
+        try:
+            if dlp.engine.clean_json_line(orjson.dumps((keys, tool))):
+                return keys, tool
+        except orjson.JSONEncodeError:
+            pass
+        keys = tuple(k if dlp.shown_name(k) == k else f"{{key#{i}}}" for i, k in enumerate(keys))
+        return keys, dlp.shown_name(tool)
 
     def _note_outcome(self, call: Call, outcome: Outcome) -> None:
         if outcome.verdict != "pass" and (call.verdict == "pass" or outcome.verdict == "would-deny"):

@@ -80,7 +80,7 @@ class StdioUpstream:
             )
         except OSError as exc:
             raise UpstreamError(
-                f"cannot start upstream server '{self.name}' ({plan.argv[0]}): {exc.strerror or exc}"
+                f"cannot start upstream server '{self.name}' ({_program(plan.argv[0])}): {exc.strerror or exc}"
             ) from exc
         except subprocess.SubprocessError as exc:
             raise UpstreamError(f"cannot start upstream server '{self.name}': {exc}") from exc
@@ -277,4 +277,15 @@ def _has_exited(proc: subprocess.Popen[bytes]) -> bool:
         return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:
         return True
+
+
+def _program(command: str) -> str:
+    """The command as an error may show it: a whole command line written as one string (and
+    its arguments may hold a token) is cut at the first space. This error reaches the client."""
+    if not command.split():
+        return repr(command)
+    program = command.split()[0]
+    if program != command:
+        return f"{program} ... : the command holds spaces; give the program alone and its arguments under args"
+    return program
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 import fnmatch
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from mcpwarden.detect import Engine, Finding, HoneyToken, Redactor
 from mcpwarden.detect.baseline import Baseline, load_baseline, load_key
 from mcpwarden.guards.base import PASS, Deny, Guard, Rewrite, Verdict
@@ -49,6 +51,9 @@ def engine_from_options(options: DetectionOptions) -> Engine:
         key=key,
         decode=options.decode,
     )
+
+
+WITHHELD_NAME = "(name withheld: it holds a finding)"
 
 
 def _what(msg: Message, key: str, tool: str | None, call: Call | None) -> str:
@@ -120,6 +125,17 @@ class DlpGuard(Guard):
         direction = "arguments" if msg.origin == "client" else "results"
         return self._judge(msg, key, direction, call.tool, session, call)
 
+    def shown_name(self, name: str | None) -> str | None:
+        """``name`` (a tool's or an argument's, chosen by a peer) as messages and the audit log
+        may repeat it: withheld when the engine cannot prove it holds nothing to find."""
+        if name is None or not self.enabled:
+            return name
+        try:
+            clean = self.engine.clean_json_line(orjson.dumps(name))
+        except orjson.JSONEncodeError:  # a lone surrogate: not worth repeating either
+            clean = False
+        return name if clean else WITHHELD_NAME
+
     # -- decisions -----------------------------------------------------------------------
 
     def _clean(self, msg: Message) -> bool:
@@ -147,7 +163,8 @@ class DlpGuard(Guard):
                 code=codes.SECRET_BLOCKED,
             )
         obj = msg.obj
-        what = _what(msg, key, tool, call)
+        named = self.shown_name(tool)  # a secret used as the tool's name is never repeated
+        what = _what(msg, key, named, call)
         findings = [f.moved(0, path="$." + key + (f.path or "$")[1:]) for f in self.engine.scan_json(obj[key])]
         if not findings:
             return PASS
@@ -155,13 +172,13 @@ class DlpGuard(Guard):
         decided = [(f, self.action_for(f, direction, tool, tool_settings)) for f in findings]
         honey = [f for f in findings if f.tier == "honeytoken"]
         if honey:
-            self._alert(session, honey, direction, tool)
+            self._alert(session, honey, direction, named)
         blocking = [f for f, action in decided if action == "block"]
         if blocking:
             return self._deny(blocking, what)
         warned = [f for f, action in decided if action == "warn"]
         if warned:
-            self._warn(session, warned, direction, tool)
+            self._warn(session, warned, direction, named)
         redacting = [f for f, action in decided if action == "redact"]
         if not redacting:
             return PASS

@@ -228,7 +228,8 @@ def _resolve_command(command: str, environ: Mapping[str, str]) -> str:
     else:
         found = shutil.which(command, path=SANDBOX_PATH) or shutil.which(command, path=environ.get("PATH"))
     if not found:
-        raise SandboxError(f"command {command!r} not found (searched {SANDBOX_PATH} and the gateway's PATH)")
+        shown = command.split()[0] + " ..." if len(command.split()) > 1 else command  # arguments may hold a token
+        raise SandboxError(f"command {shown!r} not found (searched {SANDBOX_PATH} and the gateway's PATH)")
     return os.path.abspath(found)
 
 

@@ -63,7 +63,11 @@ def _check_path(path: str) -> str:
 
 def _check_secret_ref(ref: str) -> str:
     if not ref.startswith(_SECRET_SCHEMES) or ref.endswith(":"):
-        raise ValueError(f'{ref!r}: a secret is "env:VAR", "file:PATH", "keyring:service/name" or "vault:path#key"')
+        # Not repeated: a value here is most likely the secret itself, written in by mistake.
+        raise ValueError(
+            'not a secret reference (the value is not shown: it may be the secret itself): a secret is '
+            '"env:VAR", "file:PATH", "keyring:service/name" or "vault:path#key"'
+        )
     if ref.startswith("keyring:") and "/" not in ref:
         raise ValueError(f'{ref!r}: a keyring secret is "keyring:service/name"')
     if ref.startswith("vault:") and "#" not in ref:
