@@ -279,3 +279,22 @@ def test_a_secret_written_where_a_secret_reference_belongs_is_not_echoed(tmp_pat
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 5 and "not a secret reference" in done.stderr
     assert GITHUB_TOKEN not in done.stderr + done.stdout
+
+
+def test_a_call_whose_names_are_not_unicode_is_still_audited(tmp_path: Path) -> None:
+    """A lone surrogate escape is valid JSON and is relayed; the audit record cannot hold it,
+    so those names are withheld rather than the record lost (with detection off, too)."""
+    policy = write_policy(tmp_path)
+    text = policy.read_text() + "detection:\n  enabled: false\n"
+    policy.write_text(text)
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        gw.send(b'{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo\\ud800",'
+                b'"arguments":{"k\\udc00":"v","text":"t"}}}\n')
+        time.sleep(1)  # whatever the server makes of it, the call is audited when it ends
+        gw.close_stdin()
+        gw.wait_exit(10)
+        assert "could not write an audit record" not in gw.stderr
+    calls = [r for r in audit_records(tmp_path) if r.get("event") == "call" and r.get("method") == "tools/call"]
+    assert calls and calls[-1]["arg_keys"] == ["{key#0}", "text"]
+    assert calls[-1]["tool"] == "(name withheld: not valid Unicode)"

@@ -817,11 +817,17 @@ class StdioGateway:
         else:
             args = {k: v for k, v in params.items() if k != "_meta"} if params else None
         keys = tuple(args) if isinstance(args, dict) else ()
+        method = msg.method or ""
         if self._name_check is not None:  # a secret used as a key or tool name never reaches the log
             keys, tool = self._shown_names(keys, tool)
+        if self._hashing and not _encodable((keys, tool, method)):
+            # A lone surrogate (valid JSON, read by the fallback parser) cannot go into a record.
+            keys = tuple(k if _encodable(k) else f"{{key#{i}}}" for i, k in enumerate(keys))
+            tool = tool if _encodable(tool) else NOT_UNICODE
+            method = method if _encodable(method) else NOT_UNICODE
         call = Call(
             id=msg.id,
-            method=msg.method or "",
+            method=method,
             origin=msg.origin,
             server=self.name,
             tool=tool,
@@ -951,6 +957,17 @@ class StdioGateway:
         except Exception:
             # The decision was made and enforced; losing its record must be loud.
             log.exception("could not write an audit record")
+
+
+NOT_UNICODE = "(name withheld: not valid Unicode)"
+
+
+def _encodable(value: Any) -> bool:
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return False
+    return True
 
 
 def _id_in_use(msg_id: Any) -> str:
