@@ -83,6 +83,7 @@ class StdioGateway:
             (g for g in pipeline.guards if g.name == "dlp" and getattr(g, "enabled", False)), None
         )
         """The detection guard, which judges peer-chosen names, when detection is on for this server."""
+        self._names_shown: dict[tuple[Any, ...], tuple[tuple[str, ...], str | None, str]] = {}
         self.launch = launch
         self.client_in = client_in
         self.client_out = client_out
@@ -818,13 +819,16 @@ class StdioGateway:
             args = {k: v for k, v in params.items() if k != "_meta"} if params else None
         keys = tuple(args) if isinstance(args, dict) else ()
         method = msg.method or ""
-        if self._name_check is not None:  # a secret used as a key or tool name never reaches the log
-            keys, tool = self._shown_names(keys, tool)
-        if self._hashing and not _encodable((keys, tool, method)):
-            # A lone surrogate (valid JSON, read by the fallback parser) cannot go into a record.
-            keys = tuple(k if _encodable(k) else f"{{key#{i}}}" for i, k in enumerate(keys))
-            tool = tool if _encodable(tool) else NOT_UNICODE
-            method = method if _encodable(method) else NOT_UNICODE
+        if self._hashing:
+            names = (keys, tool, method)
+            shown = self._names_shown.get(names)  # the same few shapes come again and again
+            if shown is None:
+                shown = self._names_for_record(keys, tool, method)
+                if len(keys) <= 64 and sum(map(len, keys)) + len(tool or "") + len(method) <= 4096:
+                    if len(self._names_shown) >= 1024:
+                        self._names_shown.clear()
+                    self._names_shown[names] = shown
+            keys, tool, method = shown
         call = Call(
             id=msg.id,
             method=method,
@@ -843,6 +847,19 @@ class StdioGateway:
             else:
                 call.args_sha256 = _audit_digest(args, call.method, "arguments", orjson.OPT_SORT_KEYS)
         return call
+
+    def _names_for_record(
+        self, keys: tuple[str, ...], tool: str | None, method: str
+    ) -> tuple[tuple[str, ...], str | None, str]:
+        """Peer-chosen names as an audit record may hold them."""
+        if self._name_check is not None:  # a secret used as a key or tool name never reaches the log
+            keys, tool = self._shown_names(keys, tool)
+        if not _encodable((keys, tool, method)):
+            # A lone surrogate (valid JSON, read by the fallback parser) cannot go into a record.
+            keys = tuple(k if _encodable(k) else f"{{key#{i}}}" for i, k in enumerate(keys))
+            tool = tool if _encodable(tool) else NOT_UNICODE
+            method = method if _encodable(method) else NOT_UNICODE
+        return keys, tool, method
 
     def _shown_names(self, keys: tuple[str, ...], tool: str | None) -> tuple[tuple[str, ...], str | None]:
         """Argument key names and the tool name as the audit record may hold them: names the
