@@ -89,3 +89,16 @@ def describe_fault(exc: BaseException) -> str:
     if not frames:
         return type(exc).__name__
     return f"{type(exc).__name__} at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}"
+
+
+def shown_command(command: str) -> str:
+    """A command as an error may show it: a whole command line written as one string (its
+    arguments may hold a token, and such errors can reach the MCP client) is cut at the
+    first space, with a hint to put the arguments under ``args``."""
+    words = command.split()
+    if not words:
+        return repr(command)
+    if words[0] != command:
+        return f"{words[0]} ... : the command holds spaces; give the program alone and its arguments under args"
+    return command
+

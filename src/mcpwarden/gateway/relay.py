@@ -79,7 +79,7 @@ class StdioGateway:
         self.pipeline = pipeline
         self.audit = audit
         self._hashing = audit.enabled  # hashes exist only for audit records
-        self._name_check: Any = next(
+        self._detection: Any = next(
             (g for g in pipeline.guards if g.name == "dlp" and getattr(g, "enabled", False)), None
         )
         """The detection guard, which judges peer-chosen names, when detection is on for this server."""
@@ -852,7 +852,7 @@ class StdioGateway:
         self, keys: tuple[str, ...], tool: str | None, method: str
     ) -> tuple[tuple[str, ...], str | None, str]:
         """Peer-chosen names as an audit record may hold them."""
-        if self._name_check is not None:  # a secret used as a key or tool name never reaches the log
+        if self._detection is not None:  # a secret used as a key or tool name never reaches the log
             keys, tool = self._shown_names(keys, tool)
         if not _encodable((keys, tool, method)):
             # A lone surrogate (valid JSON, read by the fallback parser) cannot go into a record.
@@ -865,7 +865,7 @@ class StdioGateway:
         """Argument key names and the tool name as the audit record may hold them: names the
         detection engine cannot prove clean are withheld (keys as ``{key#N}``, like the
         engine's own finding paths). One check covers the usual all-clean case."""
-        dlp = self._name_check
+        dlp = self._detection
         try:
             if dlp.engine.clean_json_line(orjson.dumps((keys, tool))):
                 return keys, tool

@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Callable
 from typing import Any
 
-from mcpwarden.errors import UpstreamError
+from mcpwarden.errors import UpstreamError, shown_command
 from mcpwarden.gateway.launch import LaunchPlan, child_preexec
 from mcpwarden.gateway.reaper import GroupReaper, become_subreaper, kill_adopted, reap_adopted
 from mcpwarden.gateway.stream import STREAM_AFTER
@@ -52,6 +52,7 @@ class StdioUpstream:
         self._reaper = GroupReaper()
         """Kills what the server started if the gateway dies without doing it (kill -9)."""
         self._stopping = False
+        become_subreaper()  # descendants that leave the group come back to us (see gateway.reaper)
 
     @property
     def pid(self) -> int | None:
@@ -64,7 +65,6 @@ class StdioUpstream:
     def start(self) -> None:
         plan = self.launch
         extra = getattr(plan, "preexec", None)
-        become_subreaper()  # descendants that leave the group come back to us (see gateway.reaper)
         try:
             self.proc = subprocess.Popen(
                 plan.argv,
@@ -80,7 +80,7 @@ class StdioUpstream:
             )
         except OSError as exc:
             raise UpstreamError(
-                f"cannot start upstream server '{self.name}' ({_program(plan.argv[0])}): {exc.strerror or exc}"
+                f"cannot start upstream server '{self.name}' ({shown_command(plan.argv[0])}): {exc.strerror or exc}"
             ) from exc
         except subprocess.SubprocessError as exc:
             raise UpstreamError(f"cannot start upstream server '{self.name}': {exc}") from exc
@@ -277,15 +277,3 @@ def _has_exited(proc: subprocess.Popen[bytes]) -> bool:
         return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:
         return True
-
-
-def _program(command: str) -> str:
-    """The command as an error may show it: a whole command line written as one string (and
-    its arguments may hold a token) is cut at the first space. This error reaches the client."""
-    if not command.split():
-        return repr(command)
-    program = command.split()[0]
-    if program != command:
-        return f"{program} ... : the command holds spaces; give the program alone and its arguments under args"
-    return program
-

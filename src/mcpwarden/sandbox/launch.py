@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mcpwarden.errors import SandboxError
+from mcpwarden.errors import SandboxError, shown_command
 from mcpwarden.sandbox import bwrap, cgroups, egress_proxy, egress_rules, landlock, macos, netns, seccomp
 from mcpwarden.sandbox.environment import SANDBOX_PATH, ServerDirs, build_environment, default_state_dir
 from mcpwarden.sandbox.options import NetworkOptions
@@ -228,8 +228,8 @@ def _resolve_command(command: str, environ: Mapping[str, str]) -> str:
     else:
         found = shutil.which(command, path=SANDBOX_PATH) or shutil.which(command, path=environ.get("PATH"))
     if not found:
-        shown = command.split()[0] + " ..." if len(command.split()) > 1 else command  # arguments may hold a token
-        raise SandboxError(f"command {shown!r} not found (searched {SANDBOX_PATH} and the gateway's PATH)")
+        shown = shown_command(command)
+        raise SandboxError(f"command {shown} not found (searched {SANDBOX_PATH} and the gateway's PATH)")
     return os.path.abspath(found)
 
 
