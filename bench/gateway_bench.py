@@ -21,15 +21,18 @@ next to nothing. Calls spaced out the way an agent makes them find every process
 each extra hop then pays a cold wake-up. The null relay shows which part of the added latency
 is the extra process itself and which part is mcpwarden's own work.
 
-Measured 2026-11-21 (session 5, 2 cores, idle; two runs, medians of 3 and of 5 rounds),
-added p50 for the null relay and for mcpwarden: right after start-up +0.19 / +0.25 and +0.15
-/ +0.26 ms; after a pause -0.03 / +0.01 and -0.02 / +0.04 ms; calls 20 ms apart +0.39 / +0.50
-and +0.12 / +0.15 ms (direct itself moves between 1.4 and 2.2 ms there). calls/s 0.95x /
-0.96x and 0.93x / 0.90x; 1 MB results 0.86x / 0.89x and 0.89x / 0.95x (large results are
-streamed: gateway.stream_results); RSS 50 MB after the 1 MB results, 45 MB 0.5 s later (both
-with the 1.9 MB of the process-group watchdog, gateway/reaper.py). Earlier sessions measured
-only the first regime: +0.21 to +0.30 ms over 23 runs. Rounds vary by
-+-0.05 ms: compare runs made together.
+Measured 2026-11-21 (session 6, 2 cores, idle; two runs of 5 rounds), added p50 for the null
+relay and for mcpwarden: right after start-up +0.09 / +0.24 and +0.13 / +0.25 ms; after a pause
+-0.07 / +0.04 and -0.06 / +0.04 ms; calls 20 ms apart +0.18 / +0.44 and +0.09 / +0.47 ms.
+calls/s 1.01x / 0.92x and 1.01x / 0.95x; 1 MB results 0.86x / 0.83x and 0.95x / 0.89x (large
+results are streamed: gateway.stream_results); RSS 50 MB after the 1 MB results, 45 MB 0.5 s
+later (both with the 1.9 MB of the process-group watchdog, gateway/reaper.py). Until session 6
+the null relay allocated a 1 MiB buffer per read (an mmap/munmap pair each time, 23 us per read
+instead of 2), which made the bare hop look dearer than it is (right after start-up +0.16 and
++0.17 before, +0.09 to +0.14 ms after); earlier notes' relay figures carry that. mcpwarden's
+start-up figure over sessions: +0.21 to +0.30 ms (23 runs, sessions 1-4), +0.25 and +0.26
+(session 5), +0.23 to +0.27 (4 runs, session 6). Rounds vary by +-0.05 ms: compare runs made
+together.
 """
 
 from __future__ import annotations
