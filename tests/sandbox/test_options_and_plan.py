@@ -26,6 +26,10 @@ from .conftest import tserver
         ({"network": {"allow": ["example.com:70000"]}}, "port must be 1-65535"),
         ({"network": "everything"}, "network"),
         ({"filesystem": {"read": ["relative/path"]}}, "must be absolute"),
+        ({"filesystem": {"read": ["/"]}}, "the whole filesystem cannot be granted"),
+        ({"filesystem": {"write": ["//usr/.."]}}, "the whole filesystem cannot be granted"),
+        ({"filesystem": {"read": ["/proc"]}}, "/proc cannot be granted"),
+        ({"filesystem": {"read": ["/proc/1/root"]}}, "/proc cannot be granted"),
         ({"limits": {"memory": "lots"}}, "is not a size"),
         ({"limits": {"memory": "1M"}}, "below the 8M minimum"),
         ({"env": {"pass": ["NOT-A-NAME"]}}, "not an environment variable name"),
@@ -100,6 +104,14 @@ async def test_missing_write_path_and_bad_cwd_are_clear_errors(tmp_path: Path) -
         await prepare("t", server, policy, lambda r: None, state_dir=tmp_path)
     policy, server = tserver({"command": "no-such-command-xyz", "filesystem": {}})
     with pytest.raises(SandboxError, match="not found"):
+        await prepare("t", server, policy, lambda r: None, state_dir=tmp_path)
+
+
+@pytest.mark.anyio
+async def test_home_that_is_the_root_is_not_granted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", "/")  # some service accounts have HOME=/; "~" is then the whole filesystem
+    policy, server = tserver({"command": "/usr/bin/true", "filesystem": {"read": ["~"]}})
+    with pytest.raises(SandboxError, match="the whole filesystem cannot be granted"):
         await prepare("t", server, policy, lambda r: None, state_dir=tmp_path)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mcpwarden.errors import SandboxError
 from mcpwarden.sandbox.environment import ServerDirs
+from mcpwarden.sandbox.options import refused_grant
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # /etc entries a runtime needs: dynamic linker cache, TLS roots (Debian, Fedora), users and
@@ -40,6 +41,10 @@ def expand(path: str) -> str:
 
 
 def plan_binds(read: list[str], write: list[str], executable: str) -> BindPlan:
+    for path in (expand(p) for p in [*read, *write]):
+        reason = refused_grant(path)  # again after ~ is expanded (HOME may be /)
+        if reason:
+            raise SandboxError(reason)
     plan = BindPlan([expand(p) for p in read], [])
     for path in (expand(p) for p in write):
         if not os.path.exists(path):

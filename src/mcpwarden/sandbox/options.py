@@ -11,6 +11,7 @@ paths, no network unless ``network`` allows it, and a clean environment plus ``e
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from typing import Annotated, Any, Literal
 
@@ -55,9 +56,25 @@ def _check_host_entry(entry: str) -> str:
     return entry
 
 
+def refused_grant(path: str) -> str | None:
+    """Why an absolute ``path`` may not be granted, or None. ``/`` would bring in the host's
+    /proc (on the Landlock tier the gateway's own ``/proc/<pid>/environ``) and every Unix
+    socket; ``/proc`` the same processes."""
+    normal = "/" + os.path.normpath(path).lstrip("/")
+    if normal == "/":
+        return (f"{path!r}: the whole filesystem cannot be granted (it would expose the host's /proc and every "
+                "Unix socket); grant the directories the server needs")
+    if normal == "/proc" or normal.startswith("/proc/"):
+        return f"{path!r}: /proc cannot be granted (it shows the gateway's and other processes' environment)"
+    return None
+
+
 def _check_path(path: str) -> str:
     if not path.startswith(("/", "~")):
         raise ValueError(f"{path!r}: sandbox paths must be absolute (or start with ~)")
+    reason = refused_grant(path) if path.startswith("/") else None
+    if reason:
+        raise ValueError(reason)
     return path
 
 
