@@ -74,6 +74,18 @@ attempt("writable", lambda: open({str(writable / 'out.txt')!r}, "w").write("ok")
     assert (writable / "out.txt").read_text() == "ok"
 
 
+async def test_read_path_above_the_state_dir_keeps_home_and_cache_writable(state_dir: Path, tmp_path: Path) -> None:
+    # e.g. read: ["~"] with the default state dir ~/.local/state/mcpwarden
+    evil = str(tmp_path / "evil")
+    code = PROBE_HEADER + f"""
+attempt("home", lambda: open(os.path.join(os.environ["HOME"], "x"), "w").write("x"))
+attempt("cache", lambda: open(os.path.join(os.environ["XDG_CACHE_HOME"], "x"), "w").write("x"))
+attempt("elsewhere", lambda: open({evil!r}, "w").write("x"))
+"""
+    result = await run_python(code, {"filesystem": {"read": [str(tmp_path)]}}, state_dir)
+    assert outcomes(result.stdout) == {"home": True, "cache": True, "elsewhere": False}, result.stderr
+
+
 async def test_planted_symlink_leads_nowhere(state_dir: Path, host_files: Path, tmp_path: Path) -> None:
     readonly = tmp_path / "readonly"
     writable = tmp_path / "writable"

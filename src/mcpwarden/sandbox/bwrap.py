@@ -1,9 +1,9 @@
 """The bubblewrap command line of the full tier: an empty root with allowlisted binds only.
 
 System runtime directories are bound read-only (never ``/``: a read-only bound Unix socket is
-still connectable), then the policy's read paths (read-only), write paths, and the server's
-own HOME, cache and tmp. Deeper paths are bound after shallower ones so that a read path
-inside a write path stays read-only and vice versa.
+still connectable), the server's own tmp, then the policy's read paths (read-only), write
+paths, and the server's own HOME and cache. Deeper paths are bound after shallower ones so that
+a read path inside a write path stays read-only and vice versa.
 """
 
 from __future__ import annotations
@@ -102,9 +102,9 @@ def build_argv(
         argv += ["--ro-bind-try", f"/etc/{entry}", f"/etc/{entry}"]
     # /tmp first: policy paths under /tmp are then bound on top of the server's own tmp.
     argv += ["--proc", "/proc", "--dev", "/dev", "--bind", str(dirs.tmp), "/tmp"]
-    for path in (dirs.home, dirs.cache):
-        argv += ["--bind", str(path), str(path)]
-    for path, mode in binds.ordered():
+    # The server's HOME and cache are ordered with the policy's paths: a read path above them
+    # (e.g. "~", which holds the state dir) must not cover them with a read-only bind.
+    for path, mode in BindPlan(binds.read, [*binds.write, str(dirs.home), str(dirs.cache)]).ordered():
         argv += ["--ro-bind-try" if mode == "read" else "--bind", path, path]
     argv += ["--remount-ro", "/", "--chdir", cwd]  # the root tmpfs itself stays read-only
     if seccomp_fd is not None:
