@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import needs_bwrap, needs_python, run_python
+from mcpwarden.errors import SandboxError
+from mcpwarden.sandbox import prepare
+
+from .conftest import SYSTEM_PYTHON, needs_bwrap, needs_python, run_python, spawn, tserver
 
 pytestmark = [needs_bwrap, needs_python, pytest.mark.anyio]
 
@@ -102,6 +105,35 @@ attempt("write_through", lambda: open({str(writable / 'keep')!r}, "w").write("ch
     result = await run_python(code, entry, state_dir)
     assert outcomes(result.stdout) == {"follow_key": False, "write_through": False}, result.stderr
     assert (readonly / "keep.txt").read_text() == "original"
+
+
+async def test_symlink_planted_at_a_read_path_inside_a_write_path_is_not_bound(
+    state_dir: Path, host_files: Path, tmp_path: Path
+) -> None:
+    """write: [W], read: [W/cfg]. The server replaces W/cfg by a relative symlink to a host
+    directory that also exists in its own /tmp, and exits; the restart must not bind it."""
+    writable = tmp_path / "w"
+    (writable / "cfg").mkdir(parents=True)
+    policy, server = tserver({"command": SYSTEM_PYTHON, "args": ["-I", "-c", f"""
+import os
+print(os.listdir({str(host_files / '.ssh')!r}))
+"""], "filesystem": {"read": [str(writable / "cfg")], "write": [str(writable)]}})
+    launch = await prepare("t", server, policy, lambda r: None, state_dir=state_dir)
+    try:
+        code, out, _err = await spawn(launch)
+        assert code != 0 and "id_ed25519" not in out  # the first run sees no host files
+        # What the server can do from inside: W/cfg is a mount point then, but its parent is writable
+        # between runs; and its own /tmp persists, where the target's path must exist.
+        (writable / "cfg").rmdir()
+        os.symlink(os.path.relpath(host_files / ".ssh", writable), writable / "cfg")
+        (state_dir / "sandbox" / "t" / "tmp" / (host_files / ".ssh").relative_to("/tmp")).mkdir(parents=True)
+        code, out, err = await spawn(launch)
+        assert "id_ed25519" not in out, "a restart bound the planted symlink's target"
+        assert code == 126 and "is a symbolic link inside the write path" in err
+        with pytest.raises(SandboxError, match="is a symbolic link inside the write path"):
+            await prepare("t", server, policy, lambda r: None, state_dir=state_dir)
+    finally:
+        await launch.close()
 
 
 async def test_gateway_environment_is_unreachable(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -50,6 +50,7 @@ def plan_binds(read: list[str], write: list[str], executable: str) -> BindPlan:
         if not os.path.exists(path):
             raise SandboxError(f"write path {path} does not exist; create it or remove it from filesystem.write")
         plan.write.append(path)
+    check_planted_symlinks(plan.read + plan.write, plan.write)
     roots = [*SYSTEM_DIRS, *plan.read, *plan.write]
     for hop in symlink_chain(executable):
         # A hop inside a bound directory is already there (binding a file onto a symlink inside
@@ -57,6 +58,25 @@ def plan_binds(read: list[str], write: list[str], executable: str) -> BindPlan:
         if not covered(hop, roots) and hop not in plan.read:
             plan.read.append(hop)
     return plan
+
+
+def check_planted_symlinks(paths: list[str], write: list[str]) -> None:
+    """Refuse a policy path that leads through a symlink inside a write path: the server may
+    have planted it there (on a previous run, or before exiting to be restarted), and bwrap
+    would bind the target, anywhere on the host. Run at prepare and again before each spawn."""
+    roots = {r for w in write for r in (w, os.path.realpath(w))}
+    for path in paths:
+        for root in roots:
+            if not path.startswith(root.rstrip("/") + "/"):
+                continue
+            current = root
+            for part in os.path.relpath(path, root).split("/"):
+                current = os.path.join(current, part)
+                if os.path.islink(current):
+                    raise SandboxError(
+                        f"{path}: {current} is a symbolic link inside the write path {root}, where the server "
+                        "itself could have put it; grant the real path instead"
+                    )
 
 
 def covered(path: str, roots: list[str] | tuple[str, ...]) -> bool:

@@ -143,6 +143,8 @@ class _Builder:
         env = build_environment(self.dirs, self.server.env, secrets, proxy_port, tmp_inside, self.environ)
         command = [executable, *self.server.args]
         if tier == "bwrap":
+            # bwrap resolves the paths again at each spawn, after the server may have run.
+            self.steps.insert(0, _planted_symlink_check(self.name, [*binds.read, *binds.write], binds.write))
             argv = self._bwrap_argv(command, binds, cwd, mode, namespace is not None)
             if namespace is not None and namespace.userns_fd is not None:
                 # Not root: the spawn first joins our own user namespace (where we are uid 0);
@@ -219,6 +221,17 @@ class _Builder:
         if proxy_port is not None:
             ruleset.allow_connect(proxy_port)
         self.steps.append(ruleset.restrict_self)
+
+
+def _planted_symlink_check(name: str, paths: list[str], write: list[str]) -> Callable[[], None]:
+    def check() -> None:  # in the child before exec: a refusal ends it with a message on stderr
+        try:
+            bwrap.check_planted_symlinks(paths, write)
+        except SandboxError as exc:
+            os.write(2, f"mcpwarden: server {name!r} not started: {exc}\n".encode(errors="replace"))
+            os._exit(126)
+
+    return check
 
 
 def _resolve_command(command: str, environ: Mapping[str, str]) -> str:
