@@ -10,6 +10,7 @@ import pytest
 
 from mcpwarden.errors import PolicyError, SandboxError
 from mcpwarden.policy.loader import parse_policy
+from mcpwarden.policy.schema import Policy
 from mcpwarden.sandbox import prepare, probe
 from mcpwarden.sandbox.options import parse_size
 from mcpwarden.sandbox.plan import is_sandboxed, plan_report, required
@@ -33,6 +34,8 @@ from .conftest import tserver
         ({"limits": {"memory": "lots"}}, "is not a size"),
         ({"limits": {"memory": "1M"}}, "below the 8M minimum"),
         ({"env": {"pass": ["NOT-A-NAME"]}}, "not an environment variable name"),
+        ({"env": {"pass": ["HOME", "MCPWARDEN_AUDIT_KEY"]}}, "holds the audit log's HMAC key"),
+        ({"secrets": {"TOKEN": "env:MCPWARDEN_AUDIT_KEY"}}, "holds the audit log's HMAC key"),
         ({"require": ["teleport"]}, "require"),
     ],
 )
@@ -67,6 +70,7 @@ def test_no_sandbox_keys_means_unsandboxed() -> None:
 @pytest.mark.anyio
 async def test_unsandboxed_launch_is_the_bare_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOME_TOKEN", "passes-through")
+    monkeypatch.delenv("MCPWARDEN_AUDIT_KEY", raising=False)
     policy, server = tserver({"command": "cat", "args": ["-n"], "cwd": "/"})
     launch = await prepare("t", server, policy, lambda r: None)
     assert launch.argv == ["cat", "-n"] and launch.cwd == "/" and launch.pass_fds == ()
@@ -74,6 +78,30 @@ async def test_unsandboxed_launch_is_the_bare_command(monkeypatch: pytest.Monkey
     launch.preexec()  # a no-op in this process
     await launch.close()
     await launch.close()
+
+
+@pytest.mark.anyio
+async def test_unsandboxed_launch_keeps_the_gateways_own_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The audit HMAC key (a server holding it could forge records) and the principals' tokens
+    stay with the gateway, although an unsandboxed server otherwise inherits its environment."""
+    monkeypatch.setenv("SOME_TOKEN", "passes-through")
+    monkeypatch.setenv("MY_AUDIT_KEY", "k" * 32)
+    monkeypatch.setenv("ALICE_TOKEN", "t" * 32)
+    policy = Policy.model_validate({
+        "audit": {"hmac_key_env": "MY_AUDIT_KEY"},
+        "principals": {"alice": {"token_env": "ALICE_TOKEN"}},
+        "servers": {"t": {"command": "cat"}},
+    })
+    launch = await prepare("t", policy.servers["t"], policy, lambda r: None)
+    assert launch.env["SOME_TOKEN"] == "passes-through"
+    assert "MY_AUDIT_KEY" not in launch.env and "ALICE_TOKEN" not in launch.env
+    assert launch.env == {k: v for k, v in os.environ.items() if k not in ("MY_AUDIT_KEY", "ALICE_TOKEN")}
+    await launch.close()
+
+
+def test_policy_refuses_the_audit_key_under_defaults_too() -> None:
+    with pytest.raises(Exception, match=r"defaults\.env\.pass\[0\].*HMAC key"):
+        parse_policy("audit:\n  hmac_key_env: K\ndefaults:\n  env:\n    pass: [K]\n", "p.yaml")
 
 
 def test_required_protections_follow_the_keys() -> None:

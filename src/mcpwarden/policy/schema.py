@@ -151,6 +151,28 @@ class Policy(StrictModel):
                     )
         return self
 
+    @model_validator(mode="after")
+    def _audit_key_stays(self) -> Policy:
+        """The audit log's HMAC key is the gateway's alone: a server handed it (``env.pass`` or a
+        secret read from that variable) could forge records and the head file's MAC."""
+        key_env = self.audit.hmac_key_env
+        entries: list[tuple[tuple[str, ...], ServerSettings]] = [(("defaults",), self.defaults)]
+        entries += [(("servers", name), server) for name, server in self.servers.items()]
+        for where, settings in entries:
+            passed = settings.env.pass_ if settings.env else []
+            if key_env in passed:
+                raise PolicyProblem(
+                    (*where, "env", "pass", passed.index(key_env)),
+                    f"{key_env} holds the audit log's HMAC key (audit.hmac_key_env); a server must not get it",
+                )
+            for secret, ref in settings.secrets.items():
+                if ref == f"env:{key_env}":
+                    raise PolicyProblem(
+                        (*where, "secrets", secret),
+                        f"{key_env} holds the audit log's HMAC key (audit.hmac_key_env); a server must not get it",
+                    )
+        return self
+
     def server(self, name: str) -> ServerPolicy:
         """The entry for ``name``, or the ``defaults`` settings when it has none."""
         if name in self.servers:

@@ -82,7 +82,8 @@ async def prepare(
         raise SandboxError(f"server {name!r} has no command; only stdio servers are launched")
     environ = os.environ if environ is None else environ
     if not is_sandboxed(server):
-        return Launch([server.command, *server.args], dict(environ), server.cwd, ProtectionReport.unsandboxed())
+        env = {k: v for k, v in environ.items() if k not in _gateway_secrets(policy)}
+        return Launch([server.command, *server.args], env, server.cwd, ProtectionReport.unsandboxed())
     caps = capabilities or probe()
     report = plan_report(server, caps)
     check_requirements(name, server, report)
@@ -94,6 +95,15 @@ async def prepare(
     except BaseException:
         await builder.launch_close()
         raise
+
+
+def _gateway_secrets(policy: Policy) -> set[str]:
+    """Variables that hold the gateway's own secrets: the audit log's HMAC key (a server that
+    had it could forge records) and the principals' tokens. Even an unsandboxed server, which
+    otherwise inherits the gateway's environment, does not get them."""
+    names = {policy.audit.hmac_key_env}
+    names.update(p.token_env for p in policy.principals.values() if p.token_env)
+    return names
 
 
 class _Builder:
