@@ -151,3 +151,40 @@ async def test_planted_symlink_as_server_dir_is_refused(tmp_path: Path) -> None:
     policy, server = tserver({"command": "/usr/bin/true", "filesystem": {}})
     with pytest.raises(SandboxError, match="not a plain directory"):
         await prepare("t", server, policy, lambda r: None, state_dir=tmp_path)
+
+
+@pytest.mark.anyio
+async def test_write_path_holding_the_audit_log_is_refused(tmp_path: Path) -> None:
+    """A server that may write the audit log's directory could delete or rewrite the log."""
+    project = tmp_path / "project"
+    (project / "logs").mkdir(parents=True)
+    policy = Policy.model_validate({
+        "audit": {"path": str(project / "logs" / "audit.jsonl")},
+        "servers": {"t": {"command": "/usr/bin/true", "filesystem": {"write": [str(project)]}}},
+    })
+    with pytest.raises(SandboxError, match="contains the audit log's directory"):
+        await prepare("t", policy.servers["t"], policy, lambda r: None, state_dir=tmp_path)
+    # a sibling directory is fine, and so is a write path when the audit log is off
+    policy = Policy.model_validate({
+        "audit": {"path": str(tmp_path / "elsewhere" / "audit.jsonl")},
+        "servers": {"t": {"command": "/usr/bin/true", "filesystem": {"write": [str(project)]}}},
+    })
+    launch = await prepare("t", policy.servers["t"], policy, lambda r: None, state_dir=tmp_path)
+    await launch.close()
+    policy = Policy.model_validate({
+        "audit": {"enabled": False, "path": str(project / "logs" / "audit.jsonl")},
+        "servers": {"t": {"command": "/usr/bin/true", "filesystem": {"write": [str(project)]}}},
+    })
+    launch = await prepare("t", policy.servers["t"], policy, lambda r: None, state_dir=tmp_path)
+    await launch.close()
+
+
+@pytest.mark.anyio
+async def test_missing_read_path_is_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    policy, server = tserver({"command": "/usr/bin/true", "filesystem": {"read": [str(tmp_path / "proj*"), "/usr"]}})
+    with caplog.at_level("WARNING", logger="mcpwarden.sandbox"):
+        launch = await prepare("t", server, policy, lambda r: None, state_dir=tmp_path)
+    await launch.close()
+    warned = [r.getMessage() for r in caplog.records if r.name == "mcpwarden.sandbox"]
+    assert warned == [f"read path {tmp_path / 'proj*'} does not exist, so the server will not see it "
+                      "(paths are not globs)"]

@@ -8,6 +8,7 @@ a read path inside a write path stays read-only and vice versa.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,8 @@ from pathlib import Path
 from mcpwarden.errors import SandboxError
 from mcpwarden.sandbox.environment import ServerDirs
 from mcpwarden.sandbox.options import refused_grant
+
+log = logging.getLogger("mcpwarden.sandbox")
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # /etc entries a runtime needs: dynamic linker cache, TLS roots (Debian, Fedora), users and
@@ -46,6 +49,13 @@ def plan_binds(read: list[str], write: list[str], executable: str) -> BindPlan:
         if reason:
             raise SandboxError(reason)
     plan = BindPlan([expand(p) for p in read], [])
+    for path in plan.read:
+        if not os.path.lexists(path):  # bound with --ro-bind-try: simply absent inside
+            log.warning(
+                "read path %s does not exist, so the server will not see it%s",
+                path,
+                " (paths are not globs)" if any(c in path for c in "*?[") else "",
+            )
     for path in (expand(p) for p in write):
         if not os.path.exists(path):
             raise SandboxError(f"write path {path} does not exist; create it or remove it from filesystem.write")

@@ -84,6 +84,7 @@ async def prepare(
     if not is_sandboxed(server):
         env = {k: v for k, v in environ.items() if k not in _gateway_secrets(policy)}
         return Launch([server.command, *server.args], env, server.cwd, ProtectionReport.unsandboxed())
+    _check_audit_log_outside(name, server, policy)
     caps = capabilities or probe()
     report = plan_report(server, caps)
     check_requirements(name, server, report)
@@ -95,6 +96,21 @@ async def prepare(
     except BaseException:
         await builder.launch_close()
         raise
+
+
+def _check_audit_log_outside(name: str, server: ServerPolicy, policy: Policy) -> None:
+    """A server may not write where the audit log lives: it could delete or rewrite the log
+    (and, unkeyed, forge a consistent chain) on every tier, whatever bind covers the file."""
+    write = server.filesystem.write if server.filesystem else []
+    if not write or not policy.audit.enabled:
+        return
+    log_dir = os.path.realpath(os.path.dirname(os.path.abspath(policy.audit.path)))
+    for path in write:
+        if bwrap.covered(log_dir, [os.path.realpath(bwrap.expand(path))]):
+            raise SandboxError(
+                f"server {name!r}: filesystem.write {path!r} contains the audit log's directory {log_dir}, so "
+                "the server could delete or rewrite the log; narrow the write path, or move audit.path out of it"
+            )
 
 
 def _gateway_secrets(policy: Policy) -> set[str]:
