@@ -99,3 +99,16 @@ def test_jsonc_errors_name_the_line(tmp_path: Path) -> None:
     report = run_audit(Target(home=home, audit_log=tmp_path / "none.jsonl"))
     finding = pick(report.findings, "AUD001", "Code/User/mcp.json")
     assert finding.line == 4 and "unexpected character" in finding.message
+
+
+def test_bad_escape_is_a_finding_not_a_crash(tmp_path: Path) -> None:
+    # A Windows path written with single backslashes: json.loads raises on "\U", "\q"...
+    home = tmp_path / "home"
+    write(home / ".claude.json", '{"mcpServers": {"a": {"command": "C:\\Users\\x.exe"}}}')
+    write(home / ".config" / "Code" / "User" / "mcp.json", '{\n  // c\n  "servers": {"a": {"command": "x\\q"}}\n}\n')
+    write_json(home / ".cursor" / "mcp.json", {"mcpServers": {"ok": {"command": "uvx", "args": ["a==1"]}}})
+    report = run_audit(Target(home=home, audit_log=tmp_path / "none.jsonl"))
+    assert "invalid escape" in pick(report.findings, "AUD001", ".claude.json").message
+    finding = pick(report.findings, "AUD001", "Code/User/mcp.json")
+    assert "invalid escape" in finding.message and finding.line == 3
+    assert [s.name for s in report.inventory.servers] == ["ok"]  # the good file is still read

@@ -81,6 +81,12 @@ class _Parser:
             raise JsoncError("extra data after the document", self.line_at(self.tok[2]))
         return self.out
 
+    def _string(self, raw: str, start: int) -> str:
+        try:
+            return json.loads(raw)
+        except ValueError:  # a bad escape, e.g. a Windows path written "C:\Users"
+            raise JsoncError("invalid escape in a string (write a backslash as \\\\)", self.line_at(start)) from None
+
     def _expect(self, char: str) -> None:
         assert self.tok is not None
         if self.tok[1] != char or self.tok[0] != "punct":
@@ -96,7 +102,7 @@ class _Parser:
         if kind == "str":
             self._advance()
             self.out.spans[path] = (start, start + len(raw))
-            return json.loads(raw)
+            return self._string(raw, start)
         if kind == "lit":
             self._advance()
             self.out.spans[path] = (start, start + len(raw))
@@ -124,7 +130,7 @@ class _Parser:
                 return result
             if kind != "str":
                 raise JsoncError("expected a key in double quotes", self.line_at(start))
-            key = json.loads(raw)
+            key = self._string(raw, start)
             self.out.lines[(*path, key)] = self.line_at(start)
             self._advance()
             self._expect(":")
