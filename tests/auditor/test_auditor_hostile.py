@@ -112,3 +112,13 @@ def test_bad_escape_is_a_finding_not_a_crash(tmp_path: Path) -> None:
     finding = pick(report.findings, "AUD001", "Code/User/mcp.json")
     assert "invalid escape" in finding.message and finding.line == 3
     assert [s.name for s in report.inventory.servers] == ["ok"]  # the good file is still read
+
+
+def test_bad_yaml_tool_list_error_holds_no_text_of_the_file(tmp_path: Path) -> None:
+    from auditor_homes import FAKE_GITHUB
+
+    tools = write(tmp_path / "tools.yaml", f"tools:\n  - name: x\n    description: ok\n    key: {FAKE_GITHUB}: [\n")
+    report = run_audit(Target(home=tmp_path / "home", tool_lists=[tools], audit_log=tmp_path / "none.jsonl"))
+    finding = pick(report.findings, "AUD001", "tools.yaml")
+    assert finding.line == 4 and "not valid YAML" in finding.message
+    assert FAKE_GITHUB[-12:] not in finding.message and "key:" not in finding.message

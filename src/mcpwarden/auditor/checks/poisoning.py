@@ -54,6 +54,18 @@ def _tools(data: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, str, str]]:
             stack.extend((v, (*where, i)) for i, v in enumerate(node) if isinstance(v, dict | list))
 
 
+def _yaml_line(exc: yaml.YAMLError) -> int | None:
+    mark = getattr(exc, "problem_mark", None)
+    return mark.line + 1 if mark is not None else None
+
+
+def _yaml_error(exc: yaml.YAMLError) -> str:
+    """What is wrong and where, without PyYAML's snippet of the line (it may hold a secret)."""
+    line = _yaml_line(exc)
+    problem = getattr(exc, "problem", None) or "syntax error"
+    return f"{f'line {line}: ' if line else ''}not valid YAML ({problem})"
+
+
 def check(inventory: Inventory, ctx: Context) -> Iterator[Finding]:
     for path in tool_list_files(ctx):
         kind = "yaml" if path.suffix in (".yaml", ".yml") else "json"
@@ -61,7 +73,11 @@ def check(inventory: Inventory, ctx: Context) -> Iterator[Finding]:
         try:
             config.text = read_text(path)
             config.data = yaml.safe_load(config.text) if kind == "yaml" else jsonc.loads(config.text, comments=True)
-        except (FileNotFoundError, Unreadable, jsonc.JsoncError, yaml.YAMLError, RecursionError) as exc:
+        except yaml.YAMLError as exc:
+            config.error = _yaml_error(exc)
+            yield ctx.finding("AUD001", config, (), f"tool list skipped: {config.error}", line=_yaml_line(exc))
+            continue
+        except (FileNotFoundError, Unreadable, jsonc.JsoncError, RecursionError) as exc:
             config.error = str(exc) or type(exc).__name__
             yield ctx.finding("AUD001", config, (), f"tool list skipped: {config.error}")
             continue
