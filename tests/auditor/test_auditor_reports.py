@@ -183,6 +183,19 @@ def test_bad_baseline_is_an_error(tmp_path: Path) -> None:
     bad.write_text('{"findings": 3}')
     done = cli("audit", *home_args(paths), "--baseline", str(bad))
     assert done.returncode == 2 and "not a baseline" in done.stderr
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    done = cli("audit", *home_args(paths), "--baseline", str(deep))
+    assert done.returncode == 2 and "nested too deeply" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_unwritable_report_or_baseline_is_an_error_not_findings(tmp_path: Path) -> None:
+    paths = build_home(tmp_path)
+    missing = tmp_path / "no-such-dir"
+    for flag in ("-o", "--write-baseline"):
+        done = cli("audit", *home_args(paths), flag, str(missing / "out.json"))
+        assert done.returncode == 2, (flag, done.stderr)
+        assert "cannot write" in done.stderr and "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize("fmt", ["json", "sarif"])

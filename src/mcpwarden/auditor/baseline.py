@@ -31,6 +31,8 @@ class Baseline:
             data = json.loads(read_text(path, 16 * MAX_SMALL_BYTES))
         except FileNotFoundError:
             raise BaselineError(f"{path}: baseline file not found (create one with --write-baseline)") from None
+        except RecursionError:
+            raise BaselineError(f"{path}: not a readable baseline: nested too deeply") from None
         except (Unreadable, ValueError) as exc:
             raise BaselineError(f"{path}: not a readable baseline: {exc}") from None
         if not isinstance(data, dict) or data.get("version") != 1 or not isinstance(data.get("findings"), list):

@@ -2,8 +2,8 @@
 report what is risky. Sends nothing anywhere and starts no server, unless --introspect is
 given: then each stdio server that loads is started inside mcpwarden's sandbox to list its tools.
 
-Exit codes: 0 no unsuppressed finding at or above --fail-on; 1 there is one; 2 usage error or
-unreadable baseline.
+Exit codes: 0 no unsuppressed finding at or above --fail-on; 1 there is one; 2 usage error,
+unreadable baseline, or a report or baseline file that cannot be written.
 """
 
 from __future__ import annotations
@@ -128,9 +128,17 @@ def main(args: argparse.Namespace) -> int:
         introspect = IntrospectOptions(servers=tuple(args.introspect_server), **timeout)
     report = run_audit(build_target(args), args.client, args.baseline, introspect)
     if args.write_baseline:
-        count = write_baseline(args.write_baseline, report.findings)
+        try:
+            count = write_baseline(args.write_baseline, report.findings)
+        except OSError as exc:
+            print(f"mcpwarden audit: cannot write the baseline {args.write_baseline}: {exc.strerror}", file=sys.stderr)
+            return 2
         print(f"mcpwarden audit: wrote {count} findings to baseline {args.write_baseline}", file=sys.stderr)
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    except OSError as exc:
+        print(f"mcpwarden audit: cannot write the report to {args.output}: {exc.strerror}", file=sys.stderr)
+        return 2
     try:
         if args.format == "json":
             from mcpwarden.auditor.reporters import json as json_reporter
