@@ -57,6 +57,13 @@ def test_scan_missing_path_exit_2(tree: Path) -> None:
     assert proc.returncode == 2 and b"no such file" in proc.stderr
 
 
+def test_scan_unwritable_report_or_baseline_exit_2(tree: Path) -> None:
+    for flag in ("-o", "--write-baseline"):
+        proc = run("scan", flag, str(tree / "no-such-dir" / "out.json"), "src", cwd=tree)
+        assert proc.returncode == 2, (flag, proc.stderr)
+        assert b"cannot write" in proc.stderr and b"Traceback" not in proc.stderr
+
+
 def test_scan_binary_opt_in(tree: Path) -> None:
     proc = run("scan", "--format", "json", "--binary", "image.bin", cwd=tree)
     assert proc.returncode == 1

@@ -1,8 +1,8 @@
 """`mcpwarden scan [PATH...|-]`: find secrets, PII and honeytokens in files or stdin.
 
 Exit codes: 0 nothing found, 1 findings (not in the baseline), 2 some inputs could not be
-read (and nothing was found), 10 a rule file, baseline or key is invalid. Output never
-holds a secret: rule, place, tier and a keyed fingerprint only.
+read (and nothing was found) or the report or baseline file cannot be written, 10 a rule
+file, baseline or key is invalid. Output never holds a secret: rule, place, tier and a keyed fingerprint only.
 """
 
 from __future__ import annotations
@@ -71,7 +71,13 @@ def main(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"mcpwarden scan: {problem.source}: {problem.message}", file=sys.stderr)
     if args.write_baseline:
-        count = write_baseline(args.write_baseline, engine.fingerprint.key_id, ((i.finding, i.source) for i in located))
+        try:
+            count = write_baseline(
+                args.write_baseline, engine.fingerprint.key_id, ((i.finding, i.source) for i in located)
+            )
+        except OSError as exc:
+            print(f"mcpwarden scan: cannot write the baseline {args.write_baseline}: {exc.strerror}", file=sys.stderr)
+            return 2
         print(f"mcpwarden scan: wrote {count} accepted finding(s) to {args.write_baseline}", file=sys.stderr)
         return 0
     suppressed = 0
@@ -83,8 +89,12 @@ def main(args: argparse.Namespace) -> int:
         located = kept
     report = _render(args.format, located, engine, suppressed)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(report)
+        try:
+            with open(args.output, "w", encoding="utf-8") as fh:
+                fh.write(report)
+        except OSError as exc:
+            print(f"mcpwarden scan: cannot write the report to {args.output}: {exc.strerror}", file=sys.stderr)
+            return 2
     else:
         sys.stdout.write(report)
     if located:
