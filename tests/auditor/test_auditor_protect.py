@@ -301,3 +301,41 @@ def test_existing_policy_is_restored_and_edited_policy_kept(tmp_path: Path) -> N
     result = unprotect(home)
     assert mine.read_bytes() == original
     assert claude_policy.exists() and any("left in place" in line for line in result.restored)
+
+
+def test_servers_whose_names_meet_get_their_own_policy_entries(tmp_path: Path) -> None:
+    home, one, two, three = (tmp_path / n for n in ("h", "one", "two", "three"))
+    for d in (one, two, three):
+        d.mkdir()
+
+    def fs(root: Path) -> dict[str, object]:
+        return {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem@1.0.0", str(root)]}
+
+    claude = {
+        "mcpServers": {"fs": fs(one), "my db": {"command": "uvx", "args": ["x==1"]}, "my-db": {"command": "y"}},
+        "projects": {str(two): {"mcpServers": {"fs": fs(two)}}},
+    }
+    write_json(home / ".claude.json", claude)
+    protect(home)
+
+    def servers() -> dict[str, str]:
+        data = json.loads((home / ".claude.json").read_text())
+        entries = {f"user:{k}": v for k, v in data["mcpServers"].items()}
+        for project, body in data["projects"].items():
+            entries.update({f"{project}:{k}": v for k, v in body["mcpServers"].items()})
+        return {k: v["args"][v["args"].index("--server") + 1] for k, v in entries.items()}
+
+    names = servers()
+    assert len(set(names.values())) == len(names) == 4, names
+    policy = load_policy(home / ".config" / "mcpwarden" / "policies" / "claude-code.yaml")
+    assert policy.servers[names[f"{two}:fs"]].filesystem.write == [str(two)]
+    assert policy.servers[names["user:fs"]].filesystem.write == [str(one)]
+    # a server added later under a name an earlier protect gave out gets a fresh entry too
+    claude = json.loads((home / ".claude.json").read_text())
+    claude["projects"][str(three)] = {"mcpServers": {"fs": fs(three)}}
+    write_json(home / ".claude.json", claude)
+    protect(home)
+    names = servers()
+    assert len(set(names.values())) == len(names) == 5, names
+    policy = load_policy(home / ".config" / "mcpwarden" / "policies" / "claude-code.yaml")
+    assert policy.servers[names[f"{three}:fs"]].filesystem.write == [str(three)]

@@ -26,7 +26,7 @@ from mcpwarden.auditor.files import read_text
 from mcpwarden.auditor.model import Inventory, ServerEntry
 from mcpwarden.auditor.presets import server_preset
 from mcpwarden.auditor.secrets import SecretScanner, is_secret_name
-from mcpwarden.auditor.wrapping import gateway_args, wrap
+from mcpwarden.auditor.wrapping import gateway_args, policy_of, wrap
 from mcpwarden.errors import WardenError
 
 PROTECTABLE = ("claude-code", "claude-desktop", "cursor", "vscode", "windsurf", "gemini", "codex")
@@ -97,9 +97,34 @@ def _skip_reason(server: ServerEntry, projects: set[Path]) -> str | None:
     return None
 
 
-def _wrapped_entry(server: ServerEntry, policy: Path, executable: str) -> tuple[str, list[str]]:
+def _wrapped_entry(server: ServerEntry, policy: Path, name: str, executable: str) -> tuple[str, list[str]]:
     assert server.command is not None
-    return wrap(server.command, server.args, str(policy), policy_name(server.name), executable)
+    return wrap(server.command, server.args, str(policy), name, executable)
+
+
+def _policy_server_of(server: ServerEntry) -> tuple[str, str] | None:
+    """(policy path, --server name) of an entry already wrapped, as its raw entry gives them."""
+    command = server.raw.get("command")
+    args = [a for a in server.raw.get("args") or [] if isinstance(a, str)]
+    rest = gateway_args(command if isinstance(command, str) else None, args) or []
+    rest = rest[: rest.index("--")] if "--" in rest else rest
+    policy = policy_of(command if isinstance(command, str) else None, args)
+    for i, arg in enumerate(rest):
+        if arg == "--server" and i + 1 < len(rest) and policy:
+            return policy, rest[i + 1]
+        if arg.startswith("--server=") and policy:
+            return policy, arg.split("=", 1)[1]
+    return None
+
+
+def _unique_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name-2``, ``name-3``... when another server of the same policy has it."""
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}-{n}"
+    taken.add(candidate)
+    return candidate
 
 
 def _policy_text(client: str, path: Path, servers: dict[str, dict[str, Any]]) -> str:
@@ -134,6 +159,15 @@ def plan_protect(
     policy_dir = state_dir(inventory.home) / "policies"
     by_file: dict[Path, list[ServerEntry]] = {}
     policy_servers: dict[str, dict[str, dict[str, Any]]] = {}
+    # Two servers of one client (the same name in two scopes, or names that clean up alike) must
+    # not share a policy entry: each would run under the other's sandbox. Names that entries
+    # wrapped earlier point at are taken too.
+    taken: dict[str, set[str]] = {}
+    names: dict[int, str] = {}
+    for server in inventory.servers:
+        found = _policy_server_of(server) if server.wrapped else None
+        if found and Path(found[0]).expanduser() == policy_dir / f"{server.client}.yaml":
+            taken.setdefault(server.client, set()).add(found[1])
     for server in inventory.servers:
         if clients and server.client not in clients:
             continue
@@ -148,7 +182,8 @@ def plan_protect(
         by_file.setdefault(server.file.path, []).append(server)
         _preset, entry, notes = server_preset(server, inventory.home)
         plan.notes += [f"{server.label}: {note}" for note in notes]
-        policy_servers.setdefault(server.client, {}).setdefault(policy_name(server.name), entry)
+        name = names[id(server)] = _unique_name(policy_name(server.name), taken.setdefault(server.client, set()))
+        policy_servers.setdefault(server.client, {}).setdefault(name, entry)
     for path, servers in by_file.items():
         config = servers[0].file
         assert config.text is not None
@@ -156,7 +191,7 @@ def plan_protect(
         edits: list[rewrite.Edit] = []
         index = jsonc.JsonIndex(config.text) if config.kind != "toml" else None
         for server in servers:
-            command, args = _wrapped_entry(server, policy, executable)
+            command, args = _wrapped_entry(server, policy, names[id(server)], executable)
             try:
                 if config.kind == "toml":
                     edits.append(
