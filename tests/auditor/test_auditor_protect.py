@@ -233,6 +233,24 @@ def test_dry_run_changes_nothing_and_hides_secrets(tmp_path: Path) -> None:
     assert not (paths["home"] / ".config" / "mcpwarden" / "protect").exists()
 
 
+def test_dry_run_hides_secrets_the_audit_finds_by_their_flag(tmp_path: Path) -> None:
+    # FAKE_KEY has no provider format: only the flag before it (or its name) marks it a secret
+    home = tmp_path / "h"
+    args = ["srv.js", "--api-key", FAKE_KEY, f"--token={FAKE_KEY[::-1]}"]
+    write(home / ".cursor" / "mcp.json", json.dumps({"mcpServers": {"b": {"command": "node", "args": args}}}))
+    write(
+        home / ".codex" / "config.toml",
+        f'[mcp_servers.a]\ncommand = "node"\nargs = ["srv.js", "--password", "{FAKE_KEY[::-1]}"]\n',
+    )
+    done = cli("protect", "--home", str(home), "--dry-run", "--mcpwarden", EXE)
+    assert done.returncode == 0, done.stderr
+    assert "+++ ~/.cursor/mcp.json (protected)" in done.stdout and "+++ ~/.codex/config.toml" in done.stdout
+    for secret in (FAKE_KEY, FAKE_KEY[::-1]):
+        assert secret not in done.stdout + done.stderr
+    assert '"--api-key", "[REDACTED]", "--token=[REDACTED]"' in done.stdout
+    assert '"--password", "[REDACTED]"' in done.stdout
+
+
 def test_cli_round_trip(tmp_path: Path) -> None:
     paths = build_home(tmp_path)
     before = snapshot(tmp_path)

@@ -68,6 +68,7 @@ class Plan:
     failed: list[str] = field(default_factory=list)  # servers that should be wrapped but could not be
     wrapped_already: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    servers: list[ServerEntry] = field(default_factory=list)  # every server of the files that change
 
     @property
     def changes(self) -> bool:
@@ -209,6 +210,8 @@ def plan_protect(
         after = rewrite.apply(config.text, edits)
         _verify(config.kind, after, servers, edits)
         plan.files.append(FilePlan(path, config.client, config.text, after, edits))
+    changing = {file.path for file in plan.files}
+    plan.servers = [server for server in inventory.servers if server.file.path in changing]
     for client, servers in policy_servers.items():
         if not any(f.client == client for f in plan.files):
             continue
@@ -255,8 +258,32 @@ def redact_line(line: str, scanner: SecretScanner) -> str:
     return _STRING.sub(lambda m: '"[REDACTED]"' if scanner.kind(m.group(1)) else m.group(0), line)
 
 
+def _secret_values(servers: list[ServerEntry], scanner: SecretScanner) -> list[str]:
+    """The values the audit reports as plaintext secrets (AUD020), in every form a file may
+    hold them, longest first: an argument is judged with the flag before it, which a diff
+    line alone does not show."""
+    from mcpwarden.auditor.checks.args import arg_values
+
+    found: set[str] = set()
+    for server in servers:
+        pairs = [*((v, n) for n, v in server.env.items()), *((v, n) for n, v in server.headers.items())]
+        pairs += [(v, (f or "").lstrip("-").replace("-", "_") or None) for _i, f, v in arg_values(server.args)]
+        pairs += [(server.url, None)] if server.url else []
+        for value, name in pairs:
+            if isinstance(value, str) and len(value) >= 4 and scanner.kind(value, name):
+                found.update({value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]})
+    return sorted(found, key=len, reverse=True)
+
+
 def diff(plan: Plan, display: Any = str) -> str:
     scanner = SecretScanner()
+    secrets = _secret_values(plan.servers, scanner)
+
+    def hide(line: str) -> str:
+        for value in secrets:
+            line = line.replace(value, "[REDACTED]")
+        return redact_line(line, scanner)
+
     out: list[str] = []
     for file in plan.files:
         name = display(file.path)
@@ -266,7 +293,7 @@ def diff(plan: Plan, display: Any = str) -> str:
             f"{name} (now)",
             f"{name} (protected)",
         )
-        out += [redact_line(line if line.endswith("\n") else line + "\n", scanner) for line in lines]
+        out += [hide(line if line.endswith("\n") else line + "\n") for line in lines]
     for client, (path, text) in plan.policies.items():
         out.append(f"--- policy for {client}: {display(path)}\n")
         out += [f"+{line}\n" for line in text.splitlines()]
