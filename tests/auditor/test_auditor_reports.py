@@ -63,6 +63,20 @@ def test_sarif_is_valid_and_complete(report: Report, tmp_path: Path) -> None:
         assert secret not in text
 
 
+def test_sarif_relative_uris_are_percent_encoded(home: dict[str, Path], report: Report) -> None:
+    # a path with a space (macOS "Application Support") is not a URI until it is escaped
+    run = sarif.document(report, root=home["home"])["runs"][0]
+    desktop = [
+        r["locations"][0]["physicalLocation"]["artifactLocation"]
+        for r in run["results"]
+        if "claude_desktop_config.json" in r["properties"]["displayPath"]
+    ]
+    assert desktop and all(
+        a == {"uri": "Library/Application%20Support/Claude/claude_desktop_config.json", "uriBaseId": "%SRCROOT%"}
+        for a in desktop
+    )
+
+
 def test_fingerprints_do_not_move_with_lines(home: dict[str, Path]) -> None:
     from conftest import audit_home
 

@@ -99,6 +99,15 @@ def test_scan_sarif_is_valid_for_code_scanning(tree: Path) -> None:
         jsonschema.validate(doc, json.loads(SCHEMA.read_text()))
 
 
+def test_scan_sarif_uri_is_percent_encoded(tree: Path) -> None:
+    (tree / "my notes #1.txt").write_text(f"TOKEN={GITHUB_PAT}\n", encoding="utf-8")
+    proc = run("scan", "--format", "sarif", "my notes #1.txt", cwd=tree)
+    assert proc.returncode == 1, proc.stderr
+    result = json.loads(proc.stdout)["runs"][0]["results"][0]
+    artifact = result["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert artifact == {"uri": "my%20notes%20%231.txt", "uriBaseId": "%SRCROOT%"}
+
+
 def test_baseline_round_trip(tree: Path) -> None:
     proc = run("scan", "--write-baseline", "baseline.json", ".", cwd=tree)
     assert proc.returncode == 0, proc.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from mcpwarden import __version__
 from mcpwarden.detect.rule import Rule
@@ -47,7 +48,7 @@ def _artifact(source: str, root: Path) -> dict[str, Any]:
     path = Path(source)
     try:
         relative = path.resolve().relative_to(root.resolve())
-        return {"uri": relative.as_posix(), "uriBaseId": "%SRCROOT%"}
+        return {"uri": quote(relative.as_posix()), "uriBaseId": "%SRCROOT%"}  # a URI: ' ', '#', '%' escaped
     except (ValueError, OSError):
         return {"uri": path.resolve().as_uri()}
 

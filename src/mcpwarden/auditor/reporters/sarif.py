@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from mcpwarden import __version__
 from mcpwarden.auditor.audit import Report
@@ -41,9 +42,9 @@ def _location(file_path: str, line: int | None, root: Path) -> dict[str, Any]:
     path = Path(file_path)
     try:
         relative = path.resolve().relative_to(root.resolve()) if path.is_absolute() else path
-        artifact: dict[str, Any] = {"uri": relative.as_posix(), "uriBaseId": "%SRCROOT%"}
+        artifact: dict[str, Any] = {"uri": quote(relative.as_posix()), "uriBaseId": "%SRCROOT%"}  # ' ', '#' escaped
     except (ValueError, OSError, RuntimeError):  # outside the root, or a symlink loop
-        artifact = {"uri": path.absolute().as_uri() if path.is_absolute() else path.as_posix()}
+        artifact = {"uri": path.absolute().as_uri() if path.is_absolute() else quote(path.as_posix())}
     physical: dict[str, Any] = {"artifactLocation": artifact}
     physical["region"] = {"startLine": max(1, line or 1)}
     return {"physicalLocation": physical}
