@@ -275,6 +275,15 @@ def test_toml_inline_table_is_refused_not_mangled(tmp_path: Path) -> None:
     assert not plan.changes and config.read_bytes() == original
 
 
+def test_dry_run_exits_1_when_a_server_could_not_be_wrapped(tmp_path: Path) -> None:
+    """A dry run answers "what would protect do" with the exit the real run would give."""
+    home = tmp_path / "h"
+    write(home / ".codex" / "config.toml", 'mcp_servers = { a = { command = "uvx", args = ["a==1"] } }\n')
+    write_json(home / ".claude.json", {"mcpServers": {"fs": {"command": "npx", "args": ["-y", "fs-mcp@1"]}}})
+    dry = cli("protect", "--dry-run", "--home", str(home), "--mcpwarden", EXE)
+    assert dry.returncode == 1 and "NOT wrapped" in dry.stderr and "would change" in dry.stderr, dry.stderr
+
+
 def test_toml_multiline_args_and_comments_round_trip(tmp_path: Path) -> None:
     import tomllib
 

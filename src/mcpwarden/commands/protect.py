@@ -63,7 +63,7 @@ def main(args: argparse.Namespace) -> int:
     if args.dry_run:
         sys.stdout.write(diff(plan, inventory.display))
         print(f"mcpwarden protect: dry run; {len(plan.files)} file(s) would change", file=sys.stderr)
-        return 0
+        return 1 if plan.failed else 0  # the exit the real run would give
     for line in apply_plan(plan, home):
         print(line)
     print("mcpwarden protect: restart your MCP clients; undo with `mcpwarden unprotect`", file=sys.stderr)
