@@ -193,3 +193,18 @@ def test_validator_and_reader_errors_name_the_line_and_field(tmp_path: Path, dat
     path.write_bytes(data)
     with pytest.raises(PolicyError, match=expected):
         load_policy(path)
+
+
+def test_detection_action_off_may_be_written_unquoted() -> None:
+    """docs/detection.md names the action `off`; YAML 1.1 (PyYAML) reads an unquoted `off` as
+    false, which used to make the policy invalid ("Input should be ... 'off'")."""
+    text = (
+        "detection:\n  arguments: off\n  pii: off\n  rules:\n    jwt: {action: off, results: off}\n"
+        "  servers:\n    gh:\n      generic: off\n      tools:\n        '*': {results: off}\n"
+    )
+    detection = parse_policy(text, "p.yaml").detection
+    assert detection.arguments == "off" and detection.pii == "off"
+    assert detection.rules["jwt"].action == "off" and detection.rules["jwt"].results == "off"
+    assert detection.servers["gh"].generic == "off" and detection.servers["gh"].tools["*"].results == "off"
+    with pytest.raises(PolicyError, match=r"p\.yaml:2: detection\.arguments"):
+        parse_policy("detection:\n  arguments: yes\n", "p.yaml")  # `on`/`yes` name no action

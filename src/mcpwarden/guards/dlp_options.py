@@ -23,13 +23,19 @@ the message), ``redact`` (replace each finding by ``[REDACTED:<rule>:<hash>]``),
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 
 from mcpwarden.policy.base import StrictModel
 
-Action = Literal["block", "redact", "warn", "off"]
+
+def _yaml_off(value: Any) -> Any:
+    """YAML 1.1 (PyYAML) reads an unquoted ``off`` as false: the action meant is ``off``."""
+    return "off" if value is False else value
+
+
+Action = Annotated[Literal["block", "redact", "warn", "off"], BeforeValidator(_yaml_off)]
 
 
 class RuleActions(StrictModel):
