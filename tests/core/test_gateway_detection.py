@@ -98,3 +98,30 @@ async def test_declared_honeytoken_is_blocked_and_alerted_even_when_arguments_on
     assert canary.encode() not in audit
     alerts = [r for r in map(orjson.loads, audit.splitlines()) if r.get("event") == "alert"]
     assert len(alerts) == 1 and alerts[0]["severity"] == "critical" and alerts[0]["tool"] == "echo"
+
+
+@pytest.mark.anyio
+async def test_honeytoken_is_blocked_even_in_monitor_mode(tmp_path: Path) -> None:
+    """README: a honeytoken is "always blocked"; monitor mode (trying rules out) must not let a
+    canary, which no legitimate call carries, leave in either direction."""
+    canary = "canary-" + os.urandom(8).hex()
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        f"mode: monitor\naudit: {{path: {tmp_path / 'audit.jsonl'}}}\n"
+        f"detection:\n  honeytokens: [{{name: build-canary, value: {canary}}}]\n"
+    )
+    params = _params(tmp_path)
+    params.args[3:3] = ["--policy", str(policy)]
+    with anyio.fail_after(60):
+        async with Client(params, mode="legacy") as client:
+            with pytest.raises(MCPError) as info:
+                await client.call_tool("echo", {"text": f"deploy with {canary}"})
+            assert info.value.code == codes.SECRET_BLOCKED
+            with pytest.raises(MCPError) as info:
+                await client.call_tool("reveal", {"reversed_text": canary[::-1]})
+            assert info.value.code == codes.SECRET_BLOCKED and canary not in info.value.message
+            # everything else is only recorded, as monitor mode promises
+            assert (await client.call_tool("echo", {"text": "key sk_live_51H8abcdefghijklmnopqrstu"})).content
+    records = [orjson.loads(line) for line in (tmp_path / "audit.jsonl").read_bytes().splitlines()]
+    calls = [r for r in records if r.get("event") == "call" and r.get("method") == "tools/call"]
+    assert [r["verdict"] for r in calls] == ["deny", "deny", "would-deny"]

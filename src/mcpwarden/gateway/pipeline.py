@@ -97,7 +97,7 @@ class Pipeline:
             if verdict is PASS:
                 continue
             if isinstance(verdict, Deny):
-                if self.monitor:
+                if self.monitor and not verdict.always:
                     if outcome.verdict != "would-deny":  # a denial outranks an earlier rewrite's rule
                         outcome.rule = verdict.rule
                     outcome.verdict = "would-deny"

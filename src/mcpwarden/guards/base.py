@@ -52,6 +52,8 @@ class Deny:
     rule: str
     code: int = codes.DENIED
     data: dict[str, Any] | None = None
+    always: bool = False
+    """Deny even in monitor mode (a honeytoken: no legitimate message carries one)."""
 
 
 @dataclass(frozen=True, slots=True)

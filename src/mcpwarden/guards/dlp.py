@@ -217,7 +217,7 @@ class DlpGuard(Guard):
                 {"rule": f.rule_id, "tier": f.tier, "path": f.path, "fingerprint": f.fingerprint} for f in blocking[:50]
             ]
         }
-        return Deny(reason, f"detection.{blocking[0].rule_id}", code=codes.SECRET_BLOCKED, data=data)
+        return Deny(reason, f"detection.{blocking[0].rule_id}", code=codes.SECRET_BLOCKED, data=data, always=honey)
 
     def _state(self, session: Session) -> dict[str, Any]:
         state = session.state.setdefault(self.name, {})
