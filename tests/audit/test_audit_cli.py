@@ -129,7 +129,10 @@ def test_show_filters(write_log: WriteLog) -> None:
     future = mcpwarden("log", "show", options.path, "--since", "2999-01-01", "--format", "json")
     assert future.stdout == ""
     bad = mcpwarden("log", "show", options.path, "--since", "yesterday-ish")
-    assert bad.returncode == 4 and "give a duration like 15m" in bad.stderr
+    assert bad.returncode == 2 and "give a duration like 15m" in bad.stderr  # a usage error, not an unreadable log
+    for ages_ago in ("99999999d", "99999999999999999999w"):  # beyond what a datetime holds: everything, no traceback
+        old = mcpwarden("log", "show", options.path, "--since", ages_ago, "--format", "json")
+        assert old.returncode == 0 and len(old.stdout.splitlines()) == 20, old.stderr
 
 
 def test_show_table(write_log: WriteLog) -> None:

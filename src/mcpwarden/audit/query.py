@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from mcpwarden.audit.files import snapshot, split_lines
-from mcpwarden.errors import AuditError
+from mcpwarden.errors import UsageError
 
 _RELATIVE = re.compile(r"^([0-9]+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -42,12 +42,15 @@ def parse_since(text: str, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     match = _RELATIVE.match(text.strip())
     if match:
-        moment = now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        try:
+            moment = now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        except OverflowError:  # further back than a datetime reaches: every record
+            return "0000-00-00T00:00:00.000Z"
     else:
         try:
             moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         except ValueError as exc:
-            raise AuditError(
+            raise UsageError(
                 f"--since {text!r}: give a duration like 15m, 2h, 7d or a date like 2026-11-21T08:00"
             ) from exc
         if moment.tzinfo is None:
