@@ -145,6 +145,17 @@ def test_cli_exit_codes_and_formats(tmp_path: Path) -> None:
     jsonschema.validate(json.loads(out.read_text()), SCHEMA)
 
 
+
+@pytest.mark.parametrize("flag", [None, "--policy", "--tools-file", "--project"])
+def test_a_named_file_that_does_not_exist_is_an_error_not_a_clean_audit(tmp_path: Path, flag: str | None) -> None:
+    """`audit ci/mcp.json` (or --policy, --tools-file, --project) with a mistyped path used to
+    report "no findings" and exit 0, passing a CI gate without having read anything."""
+    clean = build_clean_home(tmp_path)
+    missing = tmp_path / "typo" / "mcp.json"
+    done = cli("audit", "--home", str(clean), *([flag] if flag else []), str(missing))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"mcpwarden: {missing}: no such file or directory" in done.stderr and "Traceback" not in done.stderr
+
 def test_table_groups_by_client_and_summarises(tmp_path: Path) -> None:
     paths = build_home(tmp_path)
     done = cli("audit", *home_args(paths), "--no-color")

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from mcpwarden.auditor.clients import CLIENT_MODULES
+from mcpwarden.errors import UsageError
 
 FAIL_ON = ("critical", "high", "medium", "low", "info", "never")
 
@@ -126,6 +127,9 @@ def main(args: argparse.Namespace) -> int:
 
         timeout = {} if args.introspect_timeout is None else {"timeout": args.introspect_timeout}
         introspect = IntrospectOptions(servers=tuple(args.introspect_server), **timeout)
+    for named in (*args.paths, *args.policy, *args.tools_file, *args.project):
+        if not os.path.lexists(named):  # a mistyped path must not pass as a clean audit
+            raise UsageError(f"{named}: no such file or directory")
     report = run_audit(build_target(args), args.client, args.baseline, introspect)
     if args.write_baseline:
         try:
