@@ -194,3 +194,37 @@ def test_server_notifications_are_redacted_not_blocked(engine: Engine) -> None:
     )
     verdict = guard(engine).on_request(log, tsession())
     assert isinstance(verdict, Rewrite) and AWS_KEY_ID not in json.dumps(verdict.obj)
+
+
+def _line(obj: dict, origin: str = "client") -> object:
+    from mcpwarden.wire.message import parse
+
+    return parse(orjson.dumps(obj), origin)  # type: ignore[arg-type]
+
+
+def test_every_forwarded_member_is_scanned_not_only_params_and_result(engine: Engine) -> None:
+    """The gateway forwards unknown top-level members, the id and the method byte for byte: a
+    secret there is blocked (requests) or redacted (results) like one in params/result, and
+    a method holding it is not repeated in the denial."""
+    g = guard(engine)
+    base = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "t", "arguments": {}}}
+    for obj, path in [
+        ({**base, "extra": GITHUB_PAT}, "$.extra"),
+        ({**base, "id": f"req-{GITHUB_PAT}"}, "$.id"),
+        ({"jsonrpc": "2.0", "method": "notifications/x", "note": {"t": GITHUB_PAT}}, "$.note.t"),
+    ]:
+        verdict = g.on_request(_line(obj), tsession())
+        assert isinstance(verdict, Deny) and path in verdict.reason, obj
+        assert GITHUB_PAT not in verdict.reason
+    verdict = g.on_request(_line({"jsonrpc": "2.0", "id": 8, "method": GITHUB_PAT, "params": {}}), tsession())
+    assert isinstance(verdict, Deny) and "$.method" in verdict.reason and GITHUB_PAT not in verdict.reason
+
+    session = tsession()
+    note = {"jsonrpc": "2.0", "method": "notifications/message", "extra": AWS_KEY_ID, "params": {"level": "info"}}
+    verdict = g.on_request(_line(note, "server"), session)
+    assert isinstance(verdict, Rewrite) and AWS_KEY_ID not in json.dumps(verdict.obj)
+    assert verdict.obj["params"] == {"level": "info"} and verdict.obj["method"] == "notifications/message"
+    answer = {"jsonrpc": "2.0", "id": 1, "result": {"content": []}, "extra": [AWS_KEY_ID], AWS_KEY_ID: 1}
+    verdict = g.on_response(_line(answer, "server"), tcall(tool="read_file"), session)
+    assert isinstance(verdict, Rewrite) and AWS_KEY_ID not in json.dumps(verdict.obj)
+    assert verdict.obj["id"] == 1 and verdict.obj["result"] == {"content": []} and len(verdict.obj) == 5

@@ -56,11 +56,22 @@ def engine_from_options(options: DetectionOptions) -> Engine:
 WITHHELD_NAME = "(name withheld: it holds a finding)"
 
 
-def _what(msg: Message, key: str, tool: str | None, call: Call | None) -> str:
-    """How a denial names what it blocked."""
+def _what(method: str | None, key: str, tool: str | None, call: Call | None) -> str:
+    """How a denial names what it blocked (``method`` and ``tool`` as they may be shown)."""
     if call is not None:
-        return f"the {call.method} {key}" + (f" of tool '{tool}'" if tool else "")
-    return f"{msg.method} params" if msg.method != "tools/call" else f"arguments of tool '{tool}'"
+        return f"the {method} {key}" + (f" of tool '{tool}'" if tool else "")
+    return f"{method} params" if method != "tools/call" else f"arguments of tool '{tool}'"
+
+
+_UNSCANNED = frozenset({"jsonrpc"})
+_UNSCANNED_RESPONSE = frozenset({"jsonrpc", "id"})
+
+
+def _scope(obj: dict[str, Any], response: bool) -> dict[str, Any]:
+    """The members of a message that detection scans (and may redact): all but ``jsonrpc``,
+    and a response's ``id``."""
+    skip = _UNSCANNED_RESPONSE if response else _UNSCANNED
+    return {k: v for k, v in obj.items() if k not in skip}
 
 
 def _first_glob(table: dict[str, Any], name: str | None) -> Any:
@@ -110,7 +121,7 @@ class DlpGuard(Guard):
     # -- hooks ---------------------------------------------------------------------------
 
     def on_request(self, msg: Message, session: Session) -> Verdict:
-        if not self.enabled or msg.obj.get("params") is None or self._clean(msg):
+        if not self.enabled or self._clean(msg):
             return PASS
         # A server's notifications (logs, progress) carry its data towards the client, like results.
         direction = "results" if msg.origin == "server" and msg.kind == "notification" else "arguments"
@@ -120,8 +131,6 @@ class DlpGuard(Guard):
         if not self.enabled or self._clean(msg):
             return PASS
         key = "result" if "result" in msg.obj else "error"
-        if msg.obj.get(key) is None:
-            return PASS
         direction = "arguments" if msg.origin == "client" else "results"
         return self._judge(msg, key, direction, call.tool, session, call)
 
@@ -155,17 +164,22 @@ class DlpGuard(Guard):
     ) -> Verdict:
         raw = msg.raw
         size = len(raw)
+        method = self.shown_name(call.method if call is not None else msg.method)
+        named = self.shown_name(tool)  # a secret used as the tool's (or method's) name is never repeated
+        what = _what(method, key, named, call)
         if size > self.options.max_scan_bytes:
             return Deny(
-                f"{_what(msg, key, tool, call)} on server '{self.server}' is {size} bytes, more than "
+                f"{what} on server '{self.server}' is {size} bytes, more than "
                 f"detection.max_scan_bytes ({self.options.max_scan_bytes}); blocked unscanned",
                 "detection.max_scan_bytes",
                 code=codes.SECRET_BLOCKED,
             )
         obj = msg.obj
-        named = self.shown_name(tool)  # a secret used as the tool's name is never repeated
-        what = _what(msg, key, named, call)
-        findings = [f.moved(0, path="$." + key + (f.path or "$")[1:]) for f in self.engine.scan_json(obj[key])]
+        # Every member is forwarded, so every member is scanned: params/result/error, and the
+        # method, a request's id and any unknown top-level member (a response's id only echoes
+        # the receiver's own request id, and must stay as it is to be matched).
+        scope = _scope(obj, call is not None)
+        findings = self.engine.scan_json(scope)
         if not findings:
             return PASS
         tool_settings: ToolDetection | None = _first_glob(self.settings.tools, tool)
@@ -182,7 +196,7 @@ class DlpGuard(Guard):
         redacting = [f for f, action in decided if action == "redact"]
         if not redacting:
             return PASS
-        return self._rewrite(obj, key, redacting, session)
+        return self._rewrite(obj, scope, redacting, session)
 
     def action_for(self, finding: Finding, direction: Direction, tool: str | None, tool_settings: Any = None) -> Action:
         """The action policy gives ``finding`` in ``direction`` for ``tool`` on this server."""
@@ -259,13 +273,15 @@ class DlpGuard(Guard):
         if overflow > 0:
             del alerts[:overflow]
 
-    def _rewrite(self, obj: dict[str, Any], key: str, redacting: list[Finding], session: Session) -> Rewrite:
+    def _rewrite(
+        self, obj: dict[str, Any], scope: dict[str, Any], redacting: list[Finding], session: Session
+    ) -> Rewrite:
         state = self._state(session)
         redactor = state.get("redactor")
         if redactor is None:
             redactor = state["redactor"] = Redactor()
-        new_obj = dict(obj)
-        new_obj[key] = redactor.redact_json({key: obj[key]}, redacting)[key]
+        new_obj = {k: v for k, v in obj.items() if k not in scope}
+        new_obj.update(redactor.redact_json(scope, redacting))
         rules = sorted({f.rule_id for f in redacting})
         note = f"redacted {len(redacting)} finding(s): {', '.join(rules[:_MAX_NAMED])}"
         return Rewrite(new_obj, f"detection.{redacting[0].rule_id}", note=note, findings=tuple(redacting))
