@@ -260,6 +260,20 @@ def test_a_secret_used_as_a_key_or_tool_name_never_reaches_the_log_or_the_error(
     assert ["{key#0}", "text"] in [r["arg_keys"] for r in calls]
 
 
+def test_a_secret_used_as_a_method_or_id_never_reaches_the_log(tmp_path: Path) -> None:
+    with raw_gateway(through_gateway(tmp_path), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        as_method = gw.request(GITHUB_TOKEN, {})
+        assert as_method["error"]["code"] == -31010 and GITHUB_TOKEN not in str(as_method)
+        gw.send_json({"jsonrpc": "2.0", "id": GITHUB_TOKEN, "result": {}})  # answers nothing pending
+        assert gw.wait_stderr("unknown id")
+        gw.close_stdin()
+        gw.wait_exit(10)
+        assert GITHUB_TOKEN not in gw.stderr
+    assert GITHUB_TOKEN not in (tmp_path / "audit.jsonl").read_text()
+    assert any(r.get("method") == "(name withheld: it holds a finding)" for r in audit_records(tmp_path))
+
+
 def test_a_token_in_a_one_string_command_is_not_repeated_when_it_cannot_start(tmp_path: Path) -> None:
     policy = write_policy(tmp_path, command=[f"/nonexistent/my-server --api-key {GITHUB_TOKEN}"])
     with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:

@@ -344,7 +344,7 @@ class StdioGateway:
     def _client_response(self, msg: Message) -> None:
         call = self.server_pending.pop(msg.id, None)
         if call is None:
-            log.warning("dropped a response from the client to unknown id %r", msg.id)
+            log.warning("dropped a response from the client to unknown id %s", self._shown_id(msg.id))
             self._audit_event("malformed", origin="client", reason="response to unknown id")
             return
         outcome = self.pipeline.on_response(msg, call, self.session)
@@ -394,8 +394,9 @@ class StdioGateway:
         except Exception as exc:
             what = msg.method or "response"
             fault = describe_fault(exc)
+            what, method = self._shown(what), self._shown(msg.method)  # peer-chosen: may hold a secret
             log.error("internal error handling a %s (%r) from the %s: %s", msg.kind, what, msg.origin, fault)
-            self._audit_event("error", origin=msg.origin, method=msg.method, reason=type(exc).__name__)
+            self._audit_event("error", origin=msg.origin, method=method, reason=type(exc).__name__)
             if self.client_writer.partial_open and not from_client:
                 self.client_writer.end_partial(b"")
             text = f"mcpwarden: internal error while handling this {what}; it was not passed on (see the gateway's log)"
@@ -502,7 +503,7 @@ class StdioGateway:
             if self.own_pending and isinstance(msg.id, str) and msg.id in self.own_pending:
                 self._own_response(msg)
                 return
-            log.warning("dropped a response from upstream '%s' to unknown id %r", self.name, msg.id)
+            log.warning("dropped a response from upstream '%s' to unknown id %s", self.name, self._shown_id(msg.id))
             self._audit_event("malformed", origin="server", reason="response to unknown id")
             return
         if call.method == "initialize" and "error" in msg.obj:
@@ -852,14 +853,24 @@ class StdioGateway:
         self, keys: tuple[str, ...], tool: str | None, method: str
     ) -> tuple[tuple[str, ...], str | None, str]:
         """Peer-chosen names as an audit record may hold them."""
-        if self._detection is not None:  # a secret used as a key or tool name never reaches the log
+        if self._detection is not None:  # a secret used as a key, tool or method name never reaches the log
             keys, tool = self._shown_names(keys, tool)
+            method = self._detection.shown_name(method)
         if not _encodable((keys, tool, method)):
             # A lone surrogate (valid JSON, read by the fallback parser) cannot go into a record.
             keys = tuple(k if _encodable(k) else f"{{key#{i}}}" for i, k in enumerate(keys))
             tool = tool if _encodable(tool) else NOT_UNICODE
             method = method if _encodable(method) else NOT_UNICODE
         return keys, tool, method
+
+    def _shown(self, name: str | None) -> str | None:
+        """A peer-chosen name as logs and records may repeat it (see ``DlpGuard.shown_name``)."""
+        return name if self._detection is None else self._detection.shown_name(name)
+
+    def _shown_id(self, msg_id: Any) -> str:
+        """A peer-chosen id as a log line may repeat it: withheld when it may hold a secret."""
+        text = repr(msg_id)
+        return text if self._shown(text) == text else "(withheld: it holds a finding)"
 
     def _shown_names(self, keys: tuple[str, ...], tool: str | None) -> tuple[tuple[str, ...], str | None]:
         """Argument key names and the tool name as the audit record may hold them: names the
