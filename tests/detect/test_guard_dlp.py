@@ -228,3 +228,21 @@ def test_every_forwarded_member_is_scanned_not_only_params_and_result(engine: En
     verdict = g.on_response(_line(answer, "server"), tcall(tool="read_file"), session)
     assert isinstance(verdict, Rewrite) and AWS_KEY_ID not in json.dumps(verdict.obj)
     assert verdict.obj["id"] == 1 and verdict.obj["result"] == {"content": []} and len(verdict.obj) == 5
+
+
+def test_integers_beyond_64_bits_are_scanned_digit_for_digit(engine: Engine) -> None:
+    """orjson reads them as floats; the line goes on as it came, so its digits are scanned."""
+    digits = "40000000000000000001234"
+    canary = HoneyToken("account", digits, "custom")
+    options = tpolicy(detection={}).detection
+    g = DlpGuard(options, "files", Engine.load(builtin=False, extra=[EXAMPLE_RULES], honeytokens=[canary], key=KEY))
+    for raw in [f'{{"n": {digits}}}', f'{{"n": [1, -{digits}]}}', f'{{"k": {{"m":{digits}0}}}}']:
+        line = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":' + raw.encode() + b"}}"
+        from mcpwarden.wire.message import parse
+
+        verdict = g.on_request(parse(line, "client"), tsession())
+        assert isinstance(verdict, Deny) and "honeytoken" in verdict.reason, raw
+    # A redaction the gateway cannot write back exactly (orjson writes no such integer) is a denial.
+    line = b'{"jsonrpc":"2.0","id":1,"result":{"n":123456789012345678901234,"t":"' + AWS_KEY_ID.encode() + b'"}}'
+    verdict = g.on_response(parse(line, "server"), tcall(), tsession())
+    assert isinstance(verdict, Deny) and "beyond 64 bits" in verdict.reason and AWS_KEY_ID not in verdict.reason

@@ -21,6 +21,8 @@ per server (``DlpGuard(policy.detection, server_name, engine)``).
 from __future__ import annotations
 
 import fnmatch
+import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -61,6 +63,20 @@ def _what(method: str | None, key: str, tool: str | None, call: Call | None) -> 
     if call is not None:
         return f"the {method} {key}" + (f" of tool '{tool}'" if tool else "")
     return f"{method} params" if method != "tools/call" else f"arguments of tool '{tool}'"
+
+
+_LONG_INTEGER = re.compile(rb"[:,\[]\s*-?[0-9]{19}")
+"""Where an integer orjson may read as a float (beyond 64 bits) can begin (or one that merely
+looks like it, inside a string: that only costs a slower parse)."""
+
+
+def _exact(raw: bytes, parsed: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` read with exact integers (the standard library's reading), else ``parsed``."""
+    try:
+        obj = json.loads(raw)
+    except (ValueError, RecursionError):
+        return parsed
+    return obj if isinstance(obj, dict) else parsed
 
 
 _UNSCANNED = frozenset({"jsonrpc"})
@@ -175,6 +191,10 @@ class DlpGuard(Guard):
                 code=codes.SECRET_BLOCKED,
             )
         obj = msg.obj
+        if _LONG_INTEGER.search(raw):
+            # orjson reads an integer beyond 64 bits as a float (``1e+22``), so its digits, which
+            # go on as they came, would not be scanned: scan the exact reading instead.
+            obj = _exact(raw, obj)
         # Every member is forwarded, so every member is scanned: params/result/error, and the
         # method, a request's id and any unknown top-level member (a response's id only echoes
         # the receiver's own request id, and must stay as it is to be matched).
@@ -196,7 +216,18 @@ class DlpGuard(Guard):
         redacting = [f for f, action in decided if action == "redact"]
         if not redacting:
             return PASS
-        return self._rewrite(obj, scope, redacting, session)
+        rewrite = self._rewrite(obj, scope, redacting, session)
+        if obj is not msg.obj:
+            try:
+                orjson.dumps(rewrite.obj)
+            except orjson.JSONEncodeError:  # an integer beyond 64 bits, which orjson does not write
+                return Deny(
+                    f"{what} on server '{self.server}' holds finding(s) to redact and an integer beyond "
+                    "64 bits, which the gateway cannot write back exactly; blocked instead of redacted",
+                    f"detection.{redacting[0].rule_id}",
+                    code=codes.SECRET_BLOCKED,
+                )
+        return rewrite
 
     def action_for(self, finding: Finding, direction: Direction, tool: str | None, tool_settings: Any = None) -> Action:
         """The action policy gives ``finding`` in ``direction`` for ``tool`` on this server."""
