@@ -23,6 +23,9 @@ from .conftest import tserver
     [
         ({"network": {"allow": ["10.0.0.1"]}}, "IP addresses are refused"),
         ({"network": {"allow": ["[::1]:443"]}}, "IP addresses are refused"),
+        ({"network": {"allow": ["127.1"]}}, "IP addresses are refused"),
+        ({"network": {"allow": ["2130706433:443"]}}, "IP addresses are refused"),
+        ({"network": {"allow": ["0x7f.0.0.1"]}}, "IP addresses are refused"),
         ({"network": {"allow": ["exa mple.com"]}}, "is not a host entry"),
         ({"network": {"allow": ["example.com:70000"]}}, "port must be 1-65535"),
         ({"network": "everything"}, "network"),

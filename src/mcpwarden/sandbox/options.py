@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator
@@ -37,17 +38,27 @@ def parse_size(value: str | int) -> int:
     return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
 
 
+def _is_ip_address(host: str) -> bool:
+    """Also the legacy IPv4 forms resolvers accept: ``127.1``, ``2130706433``, ``0x7f.0.0.1``."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        socket.inet_aton(host)
+        return True
+    except OSError:
+        return False
+
+
 def _check_host_entry(entry: str) -> str:
     entry = entry.strip().lower().rstrip(".")
     if entry.startswith("["):
         host = entry[1:].split("]", 1)[0]
     else:
         host = entry.rsplit(":", 1)[0] if entry.count(":") == 1 else entry
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
+    if _is_ip_address(host):
         raise ValueError(f"{entry!r}: IP addresses are refused by the egress proxy; name the host instead")
     if not _HOST_PATTERN.match(entry):
         raise ValueError(f'{entry!r} is not a host entry; write "host", "*.domain", "host:port" or "host:*"')
