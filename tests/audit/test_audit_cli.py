@@ -124,6 +124,9 @@ def test_show_filters(write_log: WriteLog) -> None:
     assert all(r["verdict"] == "deny" and r["server"] == "web" for r in records)
     tool = mcpwarden("log", "show", options.path, "--tool", "tool1", "--limit", "2", "--format", "json")
     assert [orjson.loads(line)["seq"] for line in tool.stdout.splitlines()] == [16, 19]
+    for limit in ("0", "-3", "x"):  # not "every record": a usage error
+        bad_limit = mcpwarden("log", "show", options.path, "--limit", limit)
+        assert bad_limit.returncode == 2 and "not a number of records" in bad_limit.stderr, bad_limit.stderr
     recent = mcpwarden("log", "show", options.path, "--since", "1h", "--format", "json")
     assert len(recent.stdout.splitlines()) == 20
     future = mcpwarden("log", "show", options.path, "--since", "2999-01-01", "--format", "json")

@@ -16,6 +16,16 @@ _SHOWN = ("seq", "ts", "event", "server", "method", "tool", "verdict", "rule", "
 _HIDDEN = frozenset({"v", "alg", "kid", "pid", "prev", "session", "principal", "arg_keys", "origin"})
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of records (1 or more)")
+    return value
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="log_command", metavar="SUBCOMMAND", required=True)
 
@@ -46,7 +56,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--event", help="only this event (call, upstream, sandbox, egress, malformed, alert, skill, error, ...)"
     )
     show.add_argument("--since", help="only records since a time: 15m, 2h, 7d or 2026-11-21T08:00 (UTC)")
-    show.add_argument("--limit", type=int, default=None, help="only the last N matching records")
+    show.add_argument("--limit", type=_positive, default=None, help="only the last N matching records")
     show.add_argument("--format", choices=["table", "json"], default="table", help="table (default) or JSON lines")
 
 
@@ -118,7 +128,7 @@ def _show(args: argparse.Namespace) -> int:
         event=args.event,
         since=parse_since(args.since) if args.since else None,
     )
-    limit = args.limit if args.limit and args.limit > 0 else None
+    limit = args.limit
     records: collections.deque[dict[str, Any]] = collections.deque(maxlen=limit)
     for log in logs:
         records.extend(r for r in read_records(log) if chosen.matches(r))
