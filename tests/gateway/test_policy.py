@@ -3,6 +3,7 @@ monitor mode, seen by the SDK client in both eras and by a raw client."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -204,3 +205,44 @@ def test_duplicate_keys_and_escapes_cannot_smuggle_a_denied_tool(tmp_path: Path)
             assert "error" in response, f"smuggle {i} ran a denied tool: {response}"
             seen = gw.call_tool("received", {"marker": f"mk-smuggle-{i}"})
             assert seen["result"]["structuredContent"]["result"] == [], f"smuggle {i} reached the upstream"
+
+
+SDK_DEFAULT_STDIO_SERVER = """
+import pathlib, sys
+from mcp.server.mcpserver import MCPServer
+server = MCPServer("plain")
+@server.tool()
+def echo(text: str) -> str:
+    return text
+@server.tool()
+def write_note(text: str) -> str:
+    pathlib.Path(sys.argv[1]).write_text(text)
+    return "wrote"
+server.run("stdio")
+"""
+
+
+def test_a_carriage_return_cannot_hide_a_denied_call_inside_an_allowed_one(tmp_path: Path) -> None:
+    """The SDK's stdio server reads lines with universal newlines, so a CR ends a line there.
+    A CR is only whitespace to JSON: a line the gateway reads as one allowed call must not
+    reach such a server as a second, denied call between two CRs."""
+    script, written = tmp_path / "plain_server.py", tmp_path / "written"
+    script.write_text(SDK_DEFAULT_STDIO_SERVER)
+    policy = write_policy(tmp_path, command=[sys.executable, str(script), str(written)],
+                          tools={"deny": ["write_*"]})
+    inner = (b'{"jsonrpc":"2.0","id":"inner","method":"tools/call",'
+             b'"params":{"name":"write_note","arguments":{"text":"x"}}}')
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        gw.send(b'{"jsonrpc":"2.0","id":"outer","method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}},'
+                b'"x":\r' + inner + b'\r}\n')
+        gw.send_json({"jsonrpc": "2.0", "id": "after", "method": "tools/call",
+                      "params": {"name": "echo", "arguments": {"text": "after"}}})
+        answers: dict[Any, dict[str, Any]] = {}
+        for _ in range(10):  # until "after" is answered: the server has handled the line before it by now
+            msg = gw.read_message(timeout=20)
+            answers[msg.get("id")] = msg
+            if "after" in answers:
+                break
+        assert not written.exists(), "a denied tool ran"
+        assert answers["outer"]["result"]["content"][0]["text"] == "hi"

@@ -56,6 +56,9 @@ class Message:
 def parse(raw: bytes, origin: Origin) -> Message:
     """Parse one JSON-RPC line. Raises FramingError with a reason fit to show a peer.
 
+    The message's ``raw`` is the line, except that each carriage return (whitespace, in
+    valid JSON) becomes a space.
+
     ``FramingError.args[1]`` carries the id when the message was an object with an id, so the
     error can be answered to the right request.
     """
@@ -72,6 +75,12 @@ def parse(raw: bytes, origin: Origin) -> Message:
         if isinstance(obj, list):
             raise FramingError("JSON-RPC batches (arrays) are not supported by MCP", None)
         raise FramingError("a JSON-RPC message must be a JSON object", None)
+    if b"\r" in raw:
+        # Valid JSON holds a carriage return only as whitespace between tokens, but a peer
+        # that reads lines with universal newlines (the Python SDK's stdio server) ends a
+        # line there: a message could hide a second one between two CRs. It goes on as a
+        # space, which means the same to JSON and ends no line.
+        raw = bytes(raw).replace(b"\r", b" ")
     msg_id = obj.get("id", _NO_ID)
     method = obj.get("method")
     if method is not None:
