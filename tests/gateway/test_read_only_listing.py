@@ -105,3 +105,45 @@ def test_monitor_mode_holds_no_call_for_a_listing(tmp_path: Path) -> None:
         gw.initialize()
         answer = gw.request("tools/call", {"name": "echo", "arguments": {"text": "hi"}}, timeout=10)
         assert "result" in answer, answer
+
+
+GARBLED_FIRST_LISTING_SERVER = r"""
+import json, sys
+listings = 0
+def send(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+for line in sys.stdin:
+    m = json.loads(line)
+    if "id" not in m:
+        continue
+    if m["method"] == "initialize":
+        send({"jsonrpc": "2.0", "id": m["id"], "result": {"protocolVersion": "2025-11-25",
+              "capabilities": {"tools": {}}, "serverInfo": {"name": "garbled", "version": "0"}}})
+    elif m["method"] == "tools/list":
+        listings += 1
+        if listings == 1:  # cut short: not JSON
+            sys.stdout.write('{"jsonrpc":"2.0","id":%s,"result":{"tools":[\n' % json.dumps(m["id"]))
+            sys.stdout.flush()
+        else:
+            tool = {"name": "read_a", "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": True}}
+            send({"jsonrpc": "2.0", "id": m["id"], "result": {"tools": [tool]}})
+    elif m["method"] == "tools/call":
+        send({"jsonrpc": "2.0", "id": m["id"], "result": {"content": [{"type": "text", "text": "ran"}]}})
+"""
+
+
+def test_an_unusable_answer_to_the_gateways_listing_fails_the_held_call_at_once(tmp_path: Path) -> None:
+    """The server answered the gateway's own tools/list with a line that is not JSON: the
+    call waiting for it gets -31006 now (not -31004 after request_timeout, as if the server
+    had not answered), and the next call has the tools listed again."""
+    script = tmp_path / "garbled_server.py"
+    script.write_text(GARBLED_FIRST_LISTING_SERVER)
+    policy = write_policy(tmp_path, command=[sys.executable, str(script)], tools={"read_only": True},
+                          gateway={"request_timeout": 30})
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        failed = gw.request("tools/call", {"name": "read_a", "arguments": {}}, timeout=10)
+        assert failed["error"]["code"] == codes.UPSTREAM_INVALID, failed
+        assert "tools/list" in failed["error"]["message"]
+        assert "result" in gw.request("tools/call", {"name": "read_a", "arguments": {}}, timeout=10)

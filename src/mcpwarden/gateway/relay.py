@@ -582,6 +582,18 @@ class StdioGateway:
 
     def _fail_call(self, msg_id: Any, why: str, code: int, outcome: str) -> None:
         """The upstream's answer to ``msg_id`` was unusable: the request gets an error (fail closed)."""
+        if isinstance(msg_id, str) and self.own_pending.get(msg_id) == "tools/list":
+            # The gateway's own listing cannot be finished: the calls that wait for it fail
+            # now rather than at their timeout, and the next call held for it asks again.
+            del self.own_pending[msg_id]
+            self._listing = None
+            self._release_held(
+                code,
+                f"mcpwarden: upstream server '{self.name}' sent a response {why} to the tools/list this "
+                "read-only server needs before tools/call",
+                outcome,
+            )
+            return
         call = self.pending.pop(msg_id, None) if msg_id is not None else None
         if call is not None:
             self._reply_client(call.id, code, f"mcpwarden: upstream server '{self.name}' sent a response {why}")
