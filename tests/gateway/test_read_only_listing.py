@@ -9,7 +9,7 @@ from typing import Any
 
 from mcpwarden.wire import codes
 
-from .conftest import bad_command, gateway_args, gateway_env, raw_gateway, write_policy
+from .conftest import audit_records, bad_command, gateway_args, gateway_env, raw_gateway, write_policy
 
 LISTING_SERVER = r"""
 import json, sys
@@ -147,3 +147,17 @@ def test_an_unusable_answer_to_the_gateways_listing_fails_the_held_call_at_once(
         assert failed["error"]["code"] == codes.UPSTREAM_INVALID, failed
         assert "tools/list" in failed["error"]["message"]
         assert "result" in gw.request("tools/call", {"name": "read_a", "arguments": {}}, timeout=10)
+
+
+def test_a_tools_call_sent_as_a_notification_is_never_answered(tmp_path: Path) -> None:
+    """A notification gets no response (JSON-RPC): a tools/call without an id is not held for
+    a listing, whose timeout would answer it with id null; it is judged at once (a tool not
+    known to be a read is dropped and audited)."""
+    policy = write_policy(tmp_path, command=bad_command("--hang-tools-list"), tools={"read_only": True},
+                          gateway={"request_timeout": 0.5})
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        gw.notify("tools/call", {"name": "echo", "arguments": {"text": "nt-1"}})
+        assert gw.no_line_within(2.0) is None, "a notification was answered"
+    records = [r for r in audit_records(tmp_path) if r.get("tool") == "echo"]
+    assert [(r["outcome"], r["rule"]) for r in records] == [("blocked", "servers.fx.tools.read_only")]

@@ -270,6 +270,7 @@ class StdioGateway:
         self._track_era(msg)
         if (
             method == "tools/call"
+            and is_request  # a notification is judged now: nothing may answer it later
             and self.pipeline.needs_tool_list
             and not self.pipeline.monitor  # monitor changes nothing: the call goes on, judged as it is
             and not ToolsGuard.listing_complete(self.session)
