@@ -161,3 +161,46 @@ def test_a_tools_call_sent_as_a_notification_is_never_answered(tmp_path: Path) -
         assert gw.no_line_within(2.0) is None, "a notification was answered"
     records = [r for r in audit_records(tmp_path) if r.get("tool") == "echo"]
     assert [(r["outcome"], r["rule"]) for r in records] == [("blocked", "servers.fx.tools.read_only")]
+
+
+CHANGED_WHILE_LISTED_SERVER = r"""
+import json, sys
+told = False
+def tool(name):
+    return {"name": name, "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": True}}
+def send(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+for line in sys.stdin:
+    m = json.loads(line)
+    if "id" not in m:
+        continue
+    method, params = m["method"], m.get("params") or {}
+    if method == "initialize":
+        send({"jsonrpc": "2.0", "id": m["id"], "result": {"protocolVersion": "2025-11-25",
+              "capabilities": {"tools": {"listChanged": True}}, "serverInfo": {"name": "changed", "version": "0"}}})
+    elif method == "tools/list" and params.get("cursor"):
+        send({"jsonrpc": "2.0", "id": m["id"], "result": {"tools": [tool("read_b")]}})
+    elif method == "tools/list":
+        send({"jsonrpc": "2.0", "id": m["id"], "result": {"tools": [tool("read_a")], "nextCursor": "2"}})
+        if not told:  # its tools changed just after the first page went out
+            told = True
+            send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+    elif method == "tools/call":
+        send({"jsonrpc": "2.0", "id": m["id"], "result": {"content": [{"type": "text", "text": params["name"]}]}})
+"""
+
+
+def test_a_list_changed_during_the_gateways_listing_makes_it_start_over(tmp_path: Path) -> None:
+    """A list_changed between two pages of the gateway's own listing makes it forget the
+    first page; the listing must start over, not end with the first page forgotten (its
+    read-only tools were then refused as never listed, for the rest of the session)."""
+    script = tmp_path / "changed_server.py"
+    script.write_text(CHANGED_WHILE_LISTED_SERVER)
+    policy = write_policy(tmp_path, command=[sys.executable, str(script)], tools={"read_only": True})
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        assert "result" in call(gw, "read_b"), gw.notifications
+        assert [n["method"] for n in gw.notifications] == ["notifications/tools/list_changed"]
+        answer = call(gw, "read_a")
+        assert "result" in answer, answer

@@ -117,6 +117,10 @@ class StdioGateway:
         self._listing_pages = 0
         self._listing: Message | None = None
         """The call that started the gateway's own tools/list, while its pages are fetched."""
+        self._listing_paged = False
+        """The page of the gateway's own listing asked for now was asked with a cursor."""
+        self._listing_stale = False
+        """The server said its tools changed while the gateway's own listing was under way."""
         self._waiting: Callable[[], None] | None = None
         """The one audit record waiting to be written (``_write_later``)."""
         self._wait_timer: asyncio.TimerHandle | None = None
@@ -491,6 +495,8 @@ class StdioGateway:
 
     def _server_notification(self, msg: Message) -> None:
         outcome = self.pipeline.on_request(msg, self.session)
+        if msg.method == "notifications/tools/list_changed" and self._listing is not None:
+            self._listing_stale = True  # the pages read so far are forgotten: start over
         if outcome.deny is not None:
             self._audit_call(self._new_call(msg, outcome), "blocked")
             return
@@ -705,6 +711,7 @@ class StdioGateway:
         if self._listing is None:
             self._listing = msg
             self._listing_pages = 0
+            self._listing_stale = False
             self._request_tool_list(None, msg)
         self._held.append((msg, time.monotonic()))
 
@@ -721,6 +728,7 @@ class StdioGateway:
             params["cursor"] = cursor
         self.own_pending[own_id] = "tools/list"
         self._listing_pages += 1
+        self._listing_paged = cursor is not None
         self._to_upstream(orjson.dumps({"jsonrpc": "2.0", "id": own_id, "method": "tools/list", "params": params}))
 
     def _own_tool_list(self, msg: Message) -> None:
@@ -729,12 +737,18 @@ class StdioGateway:
             method="tools/list",
             origin="client",
             server=self.name,
-            arg_keys=("cursor",) if self._listing_pages > 1 else (),
+            arg_keys=("cursor",) if self._listing_paged else (),
             gateway_owned=True,
         )
         self.pipeline.on_response(msg, call, self.session)  # lets the guards learn the tools; nothing is forwarded
         result = msg.obj.get("result")
         cursor = result.get("nextCursor") if isinstance(result, dict) else None
+        if self._listing_stale and self._listing_pages < 50 and self._listing is not None:
+            # A list_changed came while the pages were read: what they said is forgotten, so
+            # the listing starts over (within the same bound of pages).
+            self._listing_stale = False
+            self._request_tool_list(None, self._listing)
+            return
         if isinstance(cursor, str) and cursor and self._listing_pages < 50 and self._listing is not None:
             # Every page, even when the calls that waited were cancelled or timed out
             # meanwhile: the listing is marked complete only once it is.
