@@ -11,10 +11,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 from mcp.shared.exceptions import MCPError
+
+from mcpwarden.wire import codes
 
 from .conftest import (
     PYTHON,
@@ -312,3 +315,14 @@ def test_a_call_whose_names_are_not_unicode_is_still_audited(tmp_path: Path) -> 
     calls = [r for r in audit_records(tmp_path) if r.get("event") == "call" and r.get("method") == "tools/call"]
     assert calls and calls[-1]["arg_keys"] == ["{key#0}", "text"]
     assert calls[-1]["tool"] == "(name withheld: not valid Unicode)"
+
+
+@pytest.mark.parametrize("tools", [{"allow": ["echo"]}, {"deny": ["ghp_*"]}, {"read_only": True}])
+def test_a_secret_used_as_a_tool_name_is_not_repeated_by_a_tool_rule(tmp_path: Path, tools: dict[str, Any]) -> None:
+    """The tool rules judge a call before detection does: their denial must withhold a
+    secret used as the tool's name too, while still naming the rule."""
+    with raw_gateway(through_gateway(tmp_path, tools=tools), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        answer = gw.request("tools/call", {"name": GITHUB_TOKEN, "arguments": {}})
+    assert answer["error"]["code"] == codes.DENIED and "servers.fx.tools" in answer["error"]["message"]
+    assert GITHUB_TOKEN not in str(answer)

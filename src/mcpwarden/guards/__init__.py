@@ -31,13 +31,17 @@ def build_guards(
     """Compile the guards for one server, in GUARD_ORDER. ``skill_tools`` is the tool grant of
     a skill the session runs under (``run --skill``): a second tools guard, so both must allow."""
     prefix = f"servers.{name}" if name in policy.servers else "defaults"
-    guards: list[Guard] = [ToolsGuard(server.tools, name, f"{prefix}.tools")]
-    if skill_tools is not None:
-        guards.append(ToolsGuard(skill_tools, name, "skill.tools"))
+    dlp: Guard | None = None
     if policy.detection.enabled:
         from mcpwarden.guards.dlp import DlpGuard
 
         if engine is None:
             raise DetectError("detection is enabled but no detection engine was loaded")
-        guards.append(DlpGuard(policy.detection, name, engine))
+        dlp = DlpGuard(policy.detection, name, engine)
+    shown = getattr(dlp, "shown_name", None)  # a secret used as a tool's name is not repeated in denials
+    guards: list[Guard] = [ToolsGuard(server.tools, name, f"{prefix}.tools", shown)]
+    if skill_tools is not None:
+        guards.append(ToolsGuard(skill_tools, name, "skill.tools", shown))
+    if dlp is not None:
+        guards.append(dlp)
     return guards

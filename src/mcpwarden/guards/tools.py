@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -53,7 +54,16 @@ class ToolsGuard(Guard):
     name = "tools"
     methods = frozenset({"tools/call", "tools/list", "notifications/tools/list_changed"})
 
-    def __init__(self, options: ToolsOptions, server: str, rule_prefix: str):
+    def __init__(
+        self,
+        options: ToolsOptions,
+        server: str,
+        rule_prefix: str,
+        shown_name: Callable[[str], str | None] | None = None,
+    ):
+        self.shown_name = shown_name
+        """How a denial may repeat a tool's (peer-chosen) name: detection's, which withholds a
+        name holding a secret; None repeats it as it is."""
         self.needs_tool_list = options.read_only
         """Read-only mode needs the server's annotations before the first call: the gateway
         fetches tools/list itself when the client calls a tool before listing them all."""
@@ -64,19 +74,28 @@ class ToolsGuard(Guard):
         self.read_only = options.read_only
         self.reads = _Globs(options.reads)
 
+    def _named(self, tool: str) -> str | None:
+        return tool if self.shown_name is None else self.shown_name(tool)
+
     def _refusal(self, tool: str, session: Session) -> Deny | None:
         if self.deny.match(tool):
             i, glob = self.deny.which(tool) or (0, "?")
             return Deny(
-                f"tool '{tool}' on server '{self.server}' matches deny pattern '{glob}'", f"{self.prefix}.deny[{i}]"
+                f"tool '{self._named(tool)}' on server '{self.server}' matches deny pattern '{glob}'",
+                f"{self.prefix}.deny[{i}]",
             )
         if not self.allow.match(tool):
-            return Deny(f"tool '{tool}' on server '{self.server}' is not in the allow list", f"{self.prefix}.allow")
+            return Deny(
+                f"tool '{self._named(tool)}' on server '{self.server}' is not in the allow list", f"{self.prefix}.allow"
+            )
         if self.read_only and not self.reads.match(tool):
             hints = session.state.get(self.name, {}).get("hints", {})
             if hints.get(tool) is not True:
                 why = "is not annotated readOnlyHint: true" if tool in hints else "has not been listed by the server"
-                return Deny(f"server '{self.server}' is read-only and tool '{tool}' {why}", f"{self.prefix}.read_only")
+                return Deny(
+                    f"server '{self.server}' is read-only and tool '{self._named(tool)}' {why}",
+                    f"{self.prefix}.read_only",
+                )
         return None
 
     @staticmethod
