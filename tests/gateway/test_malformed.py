@@ -280,6 +280,18 @@ def test_an_oversized_answer_from_the_client_is_refused_to_the_server(tmp_path: 
     assert [r["id"] for r in refusals] == ["dup-ping"]
 
 
+def test_an_answer_from_the_client_with_neither_result_nor_error_fails_the_servers_request(tmp_path: Path) -> None:
+    with raw_gateway(gateway_args(write_policy(tmp_path, command=bad_command()), server="fx"),
+                     gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        gw.let_server_ask()
+        gw.send(b'{"jsonrpc":"2.0","id":"dup-ping"}\n')
+        assert gw.no_line_within(0.5) is None, "the client got an answer to the server's request"
+        seen = gw.call_tool("received", {"marker": "dup-ping"})["result"]["structuredContent"]["result"]
+    refusals = [orjson.loads(line) for line in seen if "neither a result nor an error" in line]
+    assert [(r["id"], r["error"]["code"]) for r in refusals] == [("dup-ping", codes.INVALID_REQUEST)]
+
+
 LINE_SERVER = r"""
 import json, sys
 for line in sys.stdin.buffer:
@@ -297,6 +309,11 @@ for line in sys.stdin.buffer:
                                     b'[{"type":"text","text":"cut \\ud83d"}]}}\n')
         elif name == "garbage":  # not UTF-8, id first as the SDKs write it
             sys.stdout.buffer.write(b'{"jsonrpc":"2.0","id":' + mid.encode() + b',"result":{"x":"\xff\xfe"}}\n')
+        elif name == "bare":  # an id, but neither a result nor an error
+            sys.stdout.buffer.write(b'{"jsonrpc":"2.0","id":' + mid.encode() + b'}\n')
+        elif name == "both":  # a result and an error (whose message a client may show)
+            sys.stdout.buffer.write(b'{"jsonrpc":"2.0","id":' + mid.encode() + b',"result":{"content":[]},'
+                                    b'"error":{"code":1,"message":"ghp_' + b"A1b2" * 9 + b'"}}\n')
         elif name == "echo_args":
             out = {"content": [{"type": "text", "text": json.dumps(m["params"]["arguments"])}]}
         sys.stdout.buffer.flush()
@@ -336,6 +353,23 @@ def test_an_answer_that_is_not_json_fails_its_request_at_once(tmp_path: Path) ->
         answer = gw.response_to("g-1", timeout=10)
         assert answer["error"]["code"] == codes.UPSTREAM_INVALID
         assert time.monotonic() - started < 5, "left to the request timeout"
+
+
+@pytest.mark.parametrize(("tool", "what"), [("bare", "neither a result nor an error"),
+                                           ("both", "both a result and an error")])
+def test_an_answer_with_neither_or_both_result_and_error_fails_its_request(tmp_path: Path, tool: str,
+                                                                             what: str) -> None:
+    """JSON-RPC: a response holds a result or an error. Neither left the client waiting for the
+    request timeout; both went on, with whatever the error's message held."""
+    with start_lines(tmp_path) as gw:
+        gw.initialize()
+        started = time.monotonic()
+        gw.send(b'{"jsonrpc":"2.0","id":"b-1","method":"tools/call","params":{"name":"%s"}}\n' % tool.encode())
+        answer = gw.response_to("b-1", timeout=10)
+        assert answer["error"]["code"] == codes.UPSTREAM_INVALID, answer
+        assert what in answer["error"]["message"] and "ghp_" not in orjson.dumps(answer).decode()
+        assert time.monotonic() - started < 5, "left to the request timeout"
+        assert "result" in gw.call_tool("echo_args", {"t": "still serving"})  # the session goes on
 
 
 def test_a_request_that_is_not_json_is_answered_with_its_id(tmp_path: Path) -> None:

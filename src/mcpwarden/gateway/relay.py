@@ -229,7 +229,9 @@ class StdioGateway:
             except FramingError as exc:
                 reason, msg_id = exc.args[0], exc.args[1]
                 self._audit_event("malformed", origin="client", reason=reason.split(":")[0])
-                if reason.startswith(("invalid JSON", "invalid UTF-8")):
+                if len(exc.args) > 2:  # an answer the server cannot use: the server's request fails
+                    self._fail_server_request(exc.args[2], codes.INVALID_REQUEST, f"mcpwarden: {reason}", "invalid")
+                elif reason.startswith(("invalid JSON", "invalid UTF-8")):
                     # Not JSON, so the id is read from the line's edges: the side that waits
                     # for it is answered at once (an SDK client waits forever on id null).
                     self._client_unusable(line_edges(line), codes.PARSE_ERROR, f"mcpwarden: {reason}", "invalid")
@@ -251,14 +253,18 @@ class StdioGateway:
     def _client_unusable(self, edges: Oversize, code: int, text: str, outcome: str) -> None:
         """A client line that could not be used, known by its edges: the side that waits for
         it gets ``code``: the client for a request, the server for an answer to its request."""
-        msg_id = edges.id
         if edges.kind == "response":
-            call = self.server_pending.pop(msg_id, None) if msg_id is not None else None
-            if call is not None:
-                self._to_upstream(error_response(msg_id, code, text))
-                self._audit_call(call, outcome)
+            self._fail_server_request(edges.id, code, text, outcome)
             return
-        self._reply_client(msg_id, code, text)
+        self._reply_client(edges.id, code, text)
+
+    def _fail_server_request(self, msg_id: Any, code: int, text: str, outcome: str) -> None:
+        """The client's answer to the server's request ``msg_id`` was unusable: the server,
+        which waits for it, gets ``code`` instead."""
+        call = self.server_pending.pop(msg_id, None) if msg_id is not None else None
+        if call is not None:
+            self._to_upstream(error_response(msg_id, code, text))
+            self._audit_call(call, outcome)
 
     def _client_request(self, msg: Message) -> None:
         method = msg.method
@@ -472,8 +478,12 @@ class StdioGateway:
             reason, msg_id = exc.args[0], exc.args[1]
             log.warning("dropped output from upstream '%s' that is not a JSON-RPC message: %s", self.name, reason[:200])
             self._audit_event("malformed", origin="server", reason=reason.split(":")[0])
+            answered = exc.args[2] if len(exc.args) > 2 else None
             if stream is not None:
                 self._stream_failed(stream, "not a valid JSON-RPC message")
+            elif answered is not None:  # a response the client could not use: its request fails
+                why = reason.replace("a response ", "", 1)
+                self._fail_call(answered, why, codes.UPSTREAM_INVALID, "upstream-invalid")
             elif msg_id is not None:
                 self._to_upstream(error_response(msg_id, codes.INVALID_REQUEST, f"mcpwarden: {reason}"))
             else:  # not JSON: the request it answers, known by the line's edges, fails at once

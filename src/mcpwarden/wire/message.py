@@ -59,8 +59,9 @@ def parse(raw: bytes, origin: Origin) -> Message:
     The message's ``raw`` is the line, except that each carriage return (whitespace, in
     valid JSON) becomes a space.
 
-    ``FramingError.args[1]`` carries the id when the message was an object with an id, so the
-    error can be answered to the right request.
+    ``FramingError.args[1]`` carries the id when the message was a request with an id, so the
+    error can be answered to the right request; a response that holds neither a result nor an
+    error, or both, carries the id of the request it answers in ``args[2]``.
     """
     try:
         obj = orjson.loads(raw)
@@ -91,10 +92,16 @@ def parse(raw: bytes, origin: Origin) -> Message:
         if not _valid_id(msg_id):
             raise FramingError("'id' must be a string or an integer", None)
         return Message(raw, obj, "request", method, msg_id, origin)
-    if msg_id is _NO_ID or ("result" not in obj and "error" not in obj):
+    if msg_id is _NO_ID:
         raise FramingError("not a JSON-RPC request, notification or response", None)
     if not _valid_id(msg_id) and msg_id is not None:
         raise FramingError("'id' must be a string or an integer", None)
+    has_result = "result" in obj
+    if has_result == ("error" in obj):
+        # A response shape the other side cannot use (and whose error may hide what the
+        # result shows): args[2] is the id of the request it claims to answer.
+        what = "both a result and an error" if has_result else "neither a result nor an error"
+        raise FramingError(f"a response with {what}", None, msg_id)
     return Message(raw, obj, "response", None, msg_id, origin)
 
 
