@@ -463,6 +463,29 @@ def test_a_backlog_towards_a_server_that_crashed_does_not_stall_the_client(tmp_p
         assert gw.wait_exit(10) is not None
 
 
+def test_what_waits_for_a_restarting_server_is_bounded_in_bytes(tmp_path: Path) -> None:
+    """Messages the client sends while a crashed server waits for its restart are queued; past
+    the queue's high water the client is no longer read (it was read without bound: 600 MB in
+    6 s of restart delay), and once the new server is up everything goes on and is answered."""
+    policy = write_policy(tmp_path, restart={"initial_delay": 4, "max_delay": 4, "max_restarts": 2})
+    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+        gw.initialize()
+        assert gw.call_tool("crash")["error"]["code"] == codes.UPSTREAM_UNAVAILABLE
+        gateway = psutil.Process(gw.proc.pid)
+        rss_before = gateway.memory_info().rss
+        pad = "x" * (1 << 20)
+        calls = b"".join(
+            orjson.dumps({"jsonrpc": "2.0", "id": f"q{i}", "method": "ping", "params": {"_meta": {"pad": pad}}}) + b"\n"
+            for i in range(48)
+        )
+        with pytest.raises(AssertionError, match="did not read"):
+            gw.send(calls, timeout=2.5)  # the restart is 4 s away
+        grown = (gateway.memory_info().rss - rss_before) / (1 << 20)
+        assert grown < 24, f"the gateway queued {grown:.0f} MB for a server that is restarting"
+        for i in range(48):  # the writer goes on in its thread once the new server is up
+            assert "result" in gw.response_to(f"q{i}", timeout=30)
+
+
 def test_a_restarted_server_waits_while_the_client_is_not_reading(tmp_path: Path) -> None:
     """The client's backlog paused the server's output; the server is replaced: the new one
     must be paused too, or its output piles up in the gateway without bound."""

@@ -49,6 +49,9 @@ OPEN_ENDED_METHODS = frozenset({"subscriptions/listen"})
 """Requests meant to stay open until the client cancels them (2026-07-28 subscriptions): no
 timeout applies."""
 MAX_QUEUED = 10_000
+QUEUE_HIGH_WATER = 8 << 20
+"""Bytes of client messages waiting for a (re)starting upstream beyond which the client is not
+read until they have gone on (``_client_flow``): the queue is bounded in bytes, not only in count."""
 AUDIT_WAIT = 0.002
 """Longest time a delivered call's audit record waits to be written (``_write_later``)."""
 HASH_LATER_BYTES = 64 * 1024
@@ -102,6 +105,11 @@ class StdioGateway:
         self._init_request: dict[str, Any] | None = None
         self._initialized_note: bytes | None = None
         self._queue: deque[bytes] = deque()
+        self._queued_bytes = 0
+        """Bytes of the messages in ``_queue``."""
+        self._upstream_backlogged = False
+        self._client_held = False
+        """The client's stdin is not read (``_client_flow``)."""
         self._ready = False
         self._failed = False
         self._closing = False
@@ -350,6 +358,9 @@ class StdioGateway:
         kept = deque(body for body in self._queue if _request_id(body) not in answered)
         found = len(kept) != len(self._queue)
         self._queue = kept
+        if found:
+            self._queued_bytes = sum(map(len, kept))
+            self._client_flow()
         return found
 
     def _client_response(self, msg: Message) -> None:
@@ -444,7 +455,17 @@ class StdioGateway:
             (self.upstream.reader.pause if backlogged else self.upstream.reader.resume)()
 
     def _upstream_backlog(self, backlogged: bool) -> None:
-        (self.client_reader.pause if backlogged else self.client_reader.resume)()
+        self._upstream_backlogged = backlogged
+        self._client_flow()
+
+    def _client_flow(self) -> None:
+        """Read the client only while what it sends has somewhere to go: not while the
+        upstream's stdin is backlogged, nor while more than ``QUEUE_HIGH_WATER`` bytes wait for
+        a (re)starting upstream (memory stays bounded whatever the client sends meanwhile)."""
+        hold = self._upstream_backlogged or self._queued_bytes > QUEUE_HIGH_WATER
+        if hold != self._client_held:
+            self._client_held = hold
+            (self.client_reader.pause if hold else self.client_reader.resume)()
 
     # ---- server side ------------------------------------------------------------------
 
@@ -641,6 +662,9 @@ class StdioGateway:
             self._fail_message(body)
             return
         self._queue.append(body)
+        self._queued_bytes += len(body)
+        if self._queued_bytes > QUEUE_HIGH_WATER:
+            self._client_flow()
 
     def _fail_message(self, body: bytes) -> None:
         """Answer a message that cannot reach the upstream (only requests can be answered)."""
@@ -657,7 +681,9 @@ class StdioGateway:
             body = self._queue.popleft()
             if not self.upstream.send(body):
                 self._queue.appendleft(body)
-                return
+                break
+            self._queued_bytes -= len(body)
+        self._client_flow()
 
     # ---- upstream restarts ------------------------------------------------------------
 
@@ -695,6 +721,8 @@ class StdioGateway:
             self._audit_event("upstream", action="give-up", restarts=self._restarts)
             while self._queue:
                 self._fail_message(self._queue.popleft())
+            self._queued_bytes = 0
+            self._client_flow()
             return
         delay = min(restart.initial_delay * (2**self._restarts), restart.max_delay)
         self._restarts += 1
