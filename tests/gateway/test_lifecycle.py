@@ -4,10 +4,12 @@ gateway exits or is killed, and upstream stderr on the gateway's stderr."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -484,6 +486,58 @@ def test_what_waits_for_a_restarting_server_is_bounded_in_bytes(tmp_path: Path) 
         assert grown < 24, f"the gateway queued {grown:.0f} MB for a server that is restarting"
         for i in range(48):  # the writer goes on in its thread once the new server is up
             assert "result" in gw.response_to(f"q{i}", timeout=30)
+
+
+def test_a_client_that_does_not_read_is_not_read_either(tmp_path: Path) -> None:
+    """Requests the gateway answers itself (here: reserved ids) while the client reads none of
+    the answers: past the client writer's high water the client is no longer read, so the
+    answers do not pile up in the gateway (they did without bound: 1.8 GB for 400,000)."""
+    proc = subprocess.Popen(
+        [PYTHON, *gateway_args(write_policy(tmp_path), server="fx")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=gateway_env(tmp_path),
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    count = 40_000
+    pad = b"r" * 1000
+    calls = b"".join(b'{"jsonrpc":"2.0","id":"mcpwarden-%s-%d","method":"ping"}\n' % (pad, i) for i in range(count))
+
+    def send() -> None:
+        with contextlib.suppress(OSError):
+            proc.stdin.write(calls)  # type: ignore[union-attr]
+            proc.stdin.flush()  # type: ignore[union-attr]
+
+    writer = threading.Thread(target=send, daemon=True)
+    try:
+        gateway = psutil.Process(proc.pid)
+        time.sleep(1.0)  # started
+        rss_before = gateway.memory_info().rss
+        writer.start()
+        writer.join(6)
+        assert writer.is_alive(), "the gateway read 42 MB from a client that reads none of its answers"
+        grown = (gateway.memory_info().rss - rss_before) / (1 << 20)
+        time.sleep(1)
+        later = (gateway.memory_info().rss - rss_before) / (1 << 20)
+        # 8 MiB of answers wait, and the heap they pin (~70 MB measured); it no longer grows
+        assert grown < 100 and later - grown < 2, f"the gateway grew by {grown:.0f}, then {later:.0f} MB"
+        seen = 0
+        deadline = time.monotonic() + 60
+        while seen < count and time.monotonic() < deadline:  # reading lets the rest go on
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen += b"are reserved" in line
+        assert seen == count
+        writer.join(10)
+        assert not writer.is_alive()
+        proc.stdin.close()
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
 
 
 def test_a_restarted_server_waits_while_the_client_is_not_reading(tmp_path: Path) -> None:

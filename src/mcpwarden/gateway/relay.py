@@ -453,6 +453,7 @@ class StdioGateway:
     def _client_backlog(self, backlogged: bool) -> None:
         if self.upstream.reader is not None:
             (self.upstream.reader.pause if backlogged else self.upstream.reader.resume)()
+        self._client_flow()  # what the gateway answers itself (denials) would pile up too
 
     def _upstream_backlog(self, backlogged: bool) -> None:
         self._upstream_backlogged = backlogged
@@ -461,8 +462,10 @@ class StdioGateway:
     def _client_flow(self) -> None:
         """Read the client only while what it sends has somewhere to go: not while the
         upstream's stdin is backlogged, nor while more than ``QUEUE_HIGH_WATER`` bytes wait for
-        a (re)starting upstream (memory stays bounded whatever the client sends meanwhile)."""
-        hold = self._upstream_backlogged or self._queued_bytes > QUEUE_HIGH_WATER
+        a (re)starting upstream, nor while the client does not read what it is sent (the
+        gateway's own answers, such as denials, would pile up): memory stays bounded whatever
+        the client sends meanwhile."""
+        hold = self._upstream_backlogged or self._queued_bytes > QUEUE_HIGH_WATER or self.client_writer.backlogged
         if hold != self._client_held:
             self._client_held = hold
             (self.client_reader.pause if hold else self.client_reader.resume)()
