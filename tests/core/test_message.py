@@ -25,12 +25,21 @@ def test_request_notification_response_classified():
         (b'{"jsonrpc":"2.0","id":1,"result":{},"error":{}}', "both a result and an error"),
         (b'{"jsonrpc":"2.0","id":{"x":1},"method":"m"}', "'id' must be"),
         (b'{"jsonrpc":"2.0","id":1,"method":5}', "'method' must be"),
+        (b'{"jsonrpc":"2.0","id":1,"method":"tools/list","METHOD":"tools/call"}', "only in case"),
+        ('{"jsonrpc":"2.0","id":1,"method":"m","param\u017f":{}}'.encode(), "only in case"),  # long s folds to s
+        (b'{"jsonrpc":"2.0","id":1,"result":{},"Error":{}}', "only in case"),
     ],
 )
 def test_malformed_messages_raise_framing_error_with_reason(raw, reason):
     with pytest.raises(FramingError) as info:
         parse(raw, "client")
     assert reason in info.value.args[0]
+
+
+def test_a_member_differing_only_in_case_is_answered_with_the_request_id():
+    with pytest.raises(FramingError) as info:
+        parse(b'{"jsonrpc":"2.0","id":7,"method":"tools/list","Method":"tools/call"}', "client")
+    assert info.value.args[1] == 7
 
 
 def test_bool_id_is_not_an_integer_id():

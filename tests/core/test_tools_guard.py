@@ -31,8 +31,21 @@ def test_not_in_allow_list_is_denied():
     assert isinstance(verdict, Deny) and verdict.rule == "servers.fs.tools.allow"
 
 
-def test_globs_are_case_sensitive():
-    assert isinstance(guard(deny=["Write*"]).on_request(call("write"), tsession()), type(PASS))
+def test_allow_globs_are_case_sensitive_and_deny_globs_are_not():
+    """Denying more is the safe side: "*delete*" also stops "DeleteFile"; allowing "read_*"
+    does not allow "READ_ALL", which may be another tool."""
+    verdict = guard(deny=["*delete*"]).on_request(call("DeleteFile"), tsession())
+    assert isinstance(verdict, Deny) and verdict.rule == "servers.fs.tools.deny[0]" and "'*delete*'" in verdict.reason
+    assert isinstance(guard(allow=["read_*"]).on_request(call("READ_ALL"), tsession()), Deny)
+    assert guard(allow=["read_*"]).on_request(call("read_all"), tsession()) is PASS
+
+
+def test_tools_call_with_a_member_differing_only_in_case_is_denied():
+    """Go's encoding/json matches names ignoring case and keeps the last: "NAME" would be the
+    tool such a server runs, while the gateway judged "name"."""
+    for params in ({"name": "echo", "NAME": "delete_all"}, {"name": "echo", "Arguments": {}}):
+        verdict = guard(deny=["delete_*"]).on_request(tmessage("tools/call", params), tsession())
+        assert isinstance(verdict, Deny) and "only in case" in verdict.reason
 
 
 def test_tools_call_without_name_is_denied():

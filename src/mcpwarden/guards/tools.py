@@ -32,22 +32,30 @@ class ToolsOptions(StrictModel):
 
 
 class _Globs:
-    """A list of globs compiled into one regex; remembers which glob matched, for messages."""
+    """A list of globs compiled into one regex; remembers which glob matched, for messages.
+    ``ignore_case`` for deny lists: ``*delete*`` must also stop ``DeleteFile`` (denying more is
+    the safe side; allow and reads lists match case-sensitively, since allowing more is not)."""
 
     __slots__ = ("globs", "regex")
 
-    def __init__(self, globs: list[str]):
+    def __init__(self, globs: list[str], ignore_case: bool = False):
         self.globs = list(globs)
-        self.regex = re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs)) if globs else None
+        flags = re.IGNORECASE if ignore_case else 0
+        self.regex = re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs), flags) if globs else None
 
     def match(self, name: str) -> bool:
         return self.regex is not None and self.regex.match(name) is not None
 
     def which(self, name: str) -> tuple[int, str] | None:
+        if self.regex is None:
+            return None
         for i, glob in enumerate(self.globs):
-            if fnmatch.fnmatchcase(name, glob):
+            if re.compile(fnmatch.translate(glob), self.regex.flags).match(name):
                 return i, glob
         return None
+
+
+_CALL_MEMBERS = frozenset({"name", "arguments"})
 
 
 class ToolsGuard(Guard):
@@ -70,7 +78,7 @@ class ToolsGuard(Guard):
         self.server = server
         self.prefix = rule_prefix
         self.allow = _Globs(options.allow)
-        self.deny = _Globs(options.deny)
+        self.deny = _Globs(options.deny, ignore_case=True)
         self.read_only = options.read_only
         self.reads = _Globs(options.reads)
 
@@ -110,6 +118,14 @@ class ToolsGuard(Guard):
             return PASS
         if msg.method != "tools/call" or msg.origin != "client":
             return PASS
+        for key in msg.params:
+            if key not in _CALL_MEMBERS and key.casefold() in _CALL_MEMBERS:
+                # A server whose JSON library matches names ignoring case (Go's encoding/json)
+                # would take "NAME" (the last one) for the tool: the call is ambiguous.
+                return Deny(
+                    f"tools/call params hold {key!r}, which differs from {key.casefold()!r} only in case",
+                    f"{self.prefix}.allow",
+                )
         tool = msg.tool_name
         if tool is None:
             return Deny("tools/call without a tool name", f"{self.prefix}.allow")

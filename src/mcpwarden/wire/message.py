@@ -76,6 +76,15 @@ def parse(raw: bytes, origin: Origin) -> Message:
         if isinstance(obj, list):
             raise FramingError("JSON-RPC batches (arrays) are not supported by MCP", None)
         raise FramingError("a JSON-RPC message must be a JSON object", None)
+    for key in obj:
+        if key not in _MEMBERS and key.casefold() in _MEMBERS:
+            # Some JSON libraries (Go's encoding/json) match member names ignoring case, and
+            # the last one wins: "METHOD" after "method" would be the method the peer obeys.
+            msg_id = obj.get("id")
+            raise FramingError(
+                f"member {key!r} differs from the JSON-RPC member {key.casefold()!r} only in case",
+                msg_id if _valid_id(msg_id) and "method" in obj else None,
+            )
     if b"\r" in raw:
         # Valid JSON holds a carriage return only as whitespace between tokens, but a peer
         # that reads lines with universal newlines (the Python SDK's stdio server) ends a
@@ -106,6 +115,7 @@ def parse(raw: bytes, origin: Origin) -> Message:
 
 
 _INVALID = object()
+_MEMBERS = frozenset({"jsonrpc", "id", "method", "params", "result", "error"})
 
 
 def _refuse_constant(name: str) -> Any:
