@@ -182,6 +182,21 @@ async def test_healthy_running_resets_the_restart_count(tmp_path: Path) -> None:
         assert text_of(await client.call_tool("echo", {"text": "still restarting"})) == "still restarting"
 
 
+def test_a_client_that_leaves_at_once_learns_why_its_request_was_not_answered(tmp_path: Path) -> None:
+    """`echo REQUEST | mcpwarden run -- MISSING`: the answer names the start failure, not only
+    that the gateway is shutting down."""
+    missing = str(tmp_path / "no-such-server-binary")
+    with raw_gateway(gateway_args(write_policy(tmp_path, command=[missing]), server="fx"), gateway_env(tmp_path)) as gw:
+        gw.send_json({"jsonrpc": "2.0", "id": 5, "method": "initialize",
+                      "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                                 "clientInfo": {"name": "raw", "version": "0"}}})
+        gw.close_stdin()
+        msg = gw.read_message()
+        assert msg["id"] == 5 and msg["error"]["code"] == codes.UPSTREAM_UNAVAILABLE, msg
+        assert "cannot start upstream server 'fx'" in msg["error"]["message"], msg
+        assert gw.wait_exit(10) == 9
+
+
 def test_upstream_that_cannot_start_fails_closed(tmp_path: Path) -> None:
     """A server command that cannot be started: the gateway stays up, answers each request
     once with -31003 naming the command and why, retries with backoff, gives up, and exits

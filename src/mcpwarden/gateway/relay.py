@@ -119,6 +119,8 @@ class StdioGateway:
         self._last_start = 0.0
         self._exit_code = 0
         self._ever_started = False
+        self._start_failure: str | None = None
+        """Why the last start of the upstream failed, until one succeeds."""
         self._client_split = LineSplitter(self.max_bytes)
         self._held: list[tuple[Message, float]] = []
         """tools/call requests waiting for the gateway's own tools/list (read-only mode), and since when."""
@@ -183,12 +185,14 @@ class StdioGateway:
             self.upstream.start()
         except UpstreamError as exc:
             log.error("%s", exc)
+            self._start_failure = str(exc)
             self._audit_event("upstream", action="start-failed", detail=str(exc))
             if not self._ever_started:
                 self._exit_code = UPSTREAM_NEVER_STARTED
             self._upstream_exited(None, str(exc))
             return
         self._ever_started = True
+        self._start_failure = None
         self._exit_code = 0
         if self.client_writer.backlogged and self.upstream.reader is not None:
             self.upstream.reader.pause()  # the client is still not reading: a new server must wait too
@@ -211,6 +215,8 @@ class StdioGateway:
         code = await self.upstream.stop(self.policy.gateway.shutdown_grace)
         self._cut_stream()
         closing = f"mcpwarden: the gateway for '{self.name}' is shutting down; the request was not answered"
+        if self._start_failure is not None:  # the reason it was never answered, not just the last event
+            closing = f"mcpwarden: {self._start_failure}; the request was not answered (the gateway is shutting down)"
         for call in list(self.pending.values()):
             self._reply_client(call.id, codes.UPSTREAM_UNAVAILABLE, closing)  # a half-closed client still reads
             self._audit_call(call, "abandoned")
