@@ -40,6 +40,7 @@ from .conftest import tserver
         ({"env": {"pass": ["HOME", "MCPWARDEN_AUDIT_KEY"]}}, "holds the audit log's HMAC key"),
         ({"secrets": {"TOKEN": "env:MCPWARDEN_AUDIT_KEY"}}, "holds the audit log's HMAC key"),
         ({"require": ["teleport"]}, "require"),
+        ({"require": ["pid", "limits"]}, "requires the protection 'limits' but sets no limits"),
     ],
 )
 def test_bad_sandbox_options_fail_at_load(entry: dict, message: str) -> None:

@@ -83,6 +83,15 @@ class ServerSettings(StrictModel):
     allow_degraded: bool = False
     restart: RestartOptions = Field(default_factory=RestartOptions)
 
+    @model_validator(mode="after")
+    def _required_limits_are_set(self) -> ServerSettings:
+        if "limits" in self.require and self.limits is None:
+            raise PolicyProblem(
+                ("require", self.require.index("limits")),
+                "requires the protection 'limits' but sets no limits: add e.g. limits: {memory: 512M, pids: 256}",
+            )
+        return self
+
 
 class ServerPolicy(ServerSettings):
     """One upstream server: how to start it (stdio) or reach it (url) and what it may do."""
