@@ -284,6 +284,14 @@ def test_dry_run_exits_1_when_a_server_could_not_be_wrapped(tmp_path: Path) -> N
     assert dry.returncode == 1 and "NOT wrapped" in dry.stderr and "would change" in dry.stderr, dry.stderr
 
 
+def test_a_container_server_is_noted_once_by_its_label(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    write_json(home / ".claude.json", {"mcpServers": {"ctr9": {"command": "docker", "args": ["run", "-i", "img"]}}})
+    dry = cli("protect", "--dry-run", "--home", str(home), "--mcpwarden", EXE)
+    notes = [line for line in dry.stderr.splitlines() if "runs in a container" in line]
+    assert len(notes) == 1 and notes[0].startswith("note: ") and notes[0].count("ctr9") == 1, dry.stderr
+
+
 def test_toml_multiline_args_and_comments_round_trip(tmp_path: Path) -> None:
     import tomllib
 

@@ -122,7 +122,7 @@ def server_preset(server: ServerEntry, home: Path) -> tuple[str, dict[str, Any],
     at start by npx/uvx keep their package registry reachable; the script an interpreter runs
     stays readable; container runtimes get no sandbox keys (the container is their sandbox)."""
     if basename(server.command) in _CONTAINER_RUNTIMES:
-        return "container", {}, [f"{server.label}: runs in a container; mcpwarden's sandbox is not applied to it"]
+        return "container", {}, ["runs in a container; mcpwarden's sandbox is not applied to it"]
     name, entry, notes = _base_preset(server, home)
     return name, _with_program(_with_registry(entry, server), server, home), notes
 
