@@ -64,6 +64,19 @@ def test_scan_unwritable_report_or_baseline_exit_2(tree: Path) -> None:
         assert b"cannot write" in proc.stderr and b"Traceback" not in proc.stderr
 
 
+def test_scan_reads_utf16_text_and_names_a_fifo(tree: Path) -> None:
+    """A UTF-16 file with a byte-order mark (Windows tools write .env files so) is text, not
+    binary; a path that exists but is neither a file nor a directory is not "missing"."""
+    (tree / "win.env").write_bytes(f"TOKEN={GITHUB_PAT}\r\n".encode("utf-16"))
+    proc = run("scan", "--format", "json", "win.env", cwd=tree)
+    assert proc.returncode == 1, proc.stderr
+    found = json.loads(proc.stdout)["findings"]
+    assert [(f["rule"], f["line"]) for f in found] == [("github-pat-classic", 1)]
+    os.mkfifo(tree / "pipe")
+    proc = run("scan", "pipe", cwd=tree)
+    assert proc.returncode == 2 and b"not a regular file or directory" in proc.stderr
+
+
 def test_scan_binary_opt_in(tree: Path) -> None:
     proc = run("scan", "--format", "json", "--binary", "image.bin", cwd=tree)
     assert proc.returncode == 1

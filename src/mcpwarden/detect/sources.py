@@ -124,6 +124,9 @@ def scan_stream(engine: Engine, source: str, stream: BinaryIO) -> list[Located]:
     return out
 
 
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
 def _is_binary(head: bytes) -> bool:
     return b"\x00" in head
 
@@ -139,9 +142,18 @@ def scan_file(engine: Engine, path: Path, display: str, include_binary: bool) ->
             head = fh.read(BINARY_SNIFF)
         except OSError as exc:
             return ScanProblem(display, f"cannot read: {exc.strerror or exc}")
-        if not include_binary and _is_binary(head):
+        utf16 = head[:2] in _UTF16_BOMS  # e.g. a .env saved by Windows tools: NULs, yet text
+        if not include_binary and not utf16 and _is_binary(head):
             return None
         size = os.fstat(fh.fileno()).st_size
+        if utf16 and size <= WHOLE_FILE_LIMIT:
+            try:
+                text = (head + fh.read()).decode("utf-16")
+            except UnicodeDecodeError:
+                pass
+            else:
+                return _locate(display, text, engine.scan_text(text))
+            fh.seek(len(head))
         if size > WHOLE_FILE_LIMIT:
             fh.seek(0)
             return scan_stream(engine, display, fh)
@@ -184,7 +196,7 @@ def iter_files(paths: list[str]) -> Iterator[tuple[Path, str] | ScanProblem]:
             yield root, raw
             continue
         if not root.is_dir():
-            yield ScanProblem(raw, "no such file or directory")
+            yield ScanProblem(raw, "not a regular file or directory" if root.exists() else "no such file or directory")
             continue
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if _walked(dirpath, d, own_cache))
