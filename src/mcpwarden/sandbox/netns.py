@@ -73,7 +73,9 @@ def _helper(channel: socket.socket) -> None:
     fds = [listener.fileno(), os.open("/proc/self/ns/net", os.O_RDONLY)]
     if uid != 0:
         fds.append(os.open("/proc/self/ns/user", os.O_RDONLY))
-    socket.send_fds(channel, [struct.pack("=H", listener.getsockname()[1])], fds)
+    # "P" and the port: an answer told apart from an error ("E" and its text) by its first byte
+    # alone, whatever the port's bytes are (a port whose low byte is "E" read as an error).
+    socket.send_fds(channel, [b"P" + struct.pack("=H", listener.getsockname()[1])], fds)
 
 
 def create() -> NetNamespace:
@@ -101,15 +103,19 @@ def create() -> NetNamespace:
     finally:
         parent.close()
         os.waitpid(pid, 0)
-    if not fds or data.startswith(b"E"):
+    if not fds or not data.startswith(b"P") or len(data) != 3:
         for fd in fds:
             os.close(fd)
-        raise SandboxError(f"cannot create a network namespace: {data[1:].decode(errors='replace') or 'no answer'}")
+        if data.startswith(b"E"):
+            why = data[1:].decode(errors="replace") or "no reason given"
+        else:
+            why = "the helper's answer was incomplete" if data else "no answer"
+        raise SandboxError(f"cannot create a network namespace: {why}")
     for fd in fds:
         os.set_inheritable(fd, False)
     listener = socket.socket(fileno=fds[0])
     listener.setblocking(False)
     return NetNamespace(
         netns_fd=fds[1], userns_fd=fds[2] if len(fds) > 2 else None, listener=listener,
-        port=struct.unpack("=H", data[:2])[0],
+        port=struct.unpack("=H", data[1:3])[0],
     )
