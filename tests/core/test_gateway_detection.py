@@ -42,13 +42,18 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def _params(tmp_path: Path) -> StdioServerParameters:
+def _params(tmp_path: Path, policy_text: str | None = None) -> StdioServerParameters:
+    """The gateway in front of SERVER; with ``policy_text``, under that policy (else the default)."""
     server = tmp_path / "reveal_server.py"
     server.write_text(SERVER)
     env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"))
     env.pop("MCPWARDEN_AUDIT_KEY", None)
+    policy: list[str] = []
+    if policy_text is not None:
+        (tmp_path / "policy.yaml").write_text(policy_text)
+        policy = ["--policy", str(tmp_path / "policy.yaml")]
     return StdioServerParameters(
-        command=sys.executable, args=["-m", "mcpwarden", "run", "--", sys.executable, str(server)], env=env
+        command=sys.executable, args=["-m", "mcpwarden", "run", *policy, "--", sys.executable, str(server)], env=env
     )
 
 
@@ -81,14 +86,12 @@ async def test_default_policy_blocks_secret_arguments_and_redacts_results(tmp_pa
 @pytest.mark.anyio
 async def test_declared_honeytoken_is_blocked_and_alerted_even_when_arguments_only_warn(tmp_path: Path) -> None:
     canary = "canary-" + os.urandom(8).hex()
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(
+    params = _params(
+        tmp_path,
         f"audit: {{path: {tmp_path / 'audit.jsonl'}}}\n"
         "detection:\n  arguments: warn\n"
-        f"  honeytokens: [{{name: build-canary, value: {canary}}}]\n"
+        f"  honeytokens: [{{name: build-canary, value: {canary}}}]\n",
     )
-    params = _params(tmp_path)
-    params.args[3:3] = ["--policy", str(policy)]
     with anyio.fail_after(60):
         async with Client(params, mode="legacy") as client:
             with pytest.raises(MCPError) as info:
@@ -105,13 +108,11 @@ async def test_honeytoken_is_blocked_even_in_monitor_mode(tmp_path: Path) -> Non
     """README: a honeytoken is "always blocked"; monitor mode (trying rules out) must not let a
     canary, which no legitimate call carries, leave in either direction."""
     canary = "canary-" + os.urandom(8).hex()
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(
+    params = _params(
+        tmp_path,
         f"mode: monitor\naudit: {{path: {tmp_path / 'audit.jsonl'}}}\n"
-        f"detection:\n  honeytokens: [{{name: build-canary, value: {canary}}}]\n"
+        f"detection:\n  honeytokens: [{{name: build-canary, value: {canary}}}]\n",
     )
-    params = _params(tmp_path)
-    params.args[3:3] = ["--policy", str(policy)]
     with anyio.fail_after(60):
         async with Client(params, mode="legacy") as client:
             with pytest.raises(MCPError) as info:

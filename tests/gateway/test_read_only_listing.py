@@ -11,47 +11,54 @@ from mcpwarden.wire import codes
 
 from .conftest import audit_records, bad_command, gateway_args, gateway_env, raw_gateway, write_policy
 
-LISTING_SERVER = r"""
+SERVER_PRELUDE = r"""
 import json, sys
-state = {"switched": False}
-def tool(name, read_only):
+def tool(name, read_only=True):
     return {"name": name, "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": read_only}}
+def send(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+def answer(m, result):
+    send({"jsonrpc": "2.0", "id": m["id"], "result": result})
+def hello(m, name, list_changed=True):
+    answer(m, {"protocolVersion": "2025-11-25", "capabilities": {"tools": {"listChanged": list_changed}},
+               "serverInfo": {"name": name, "version": "0"}})
+def requests():
+    for line in sys.stdin:
+        m = json.loads(line)
+        if "id" in m:
+            yield m, m.get("method"), m.get("params") or {}
+"""
+
+LISTING_SERVER = SERVER_PRELUDE + r"""
+state = {"switched": False}
 def pages():
     if state["switched"]:
         return [[tool("read_a", False), tool("new_read", True), tool("switch", True)]]
     return [[tool("read_a", True), tool("switch", True)], [tool("read_b", True)]]
-def send(obj):
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
-for line in sys.stdin:
-    m = json.loads(line)
-    if "id" not in m:
-        continue
-    method, params = m.get("method"), m.get("params") or {}
+for m, method, params in requests():
     if method == "initialize":
-        info = {"name": "listing", "version": "0"}
-        send({"jsonrpc": "2.0", "id": m["id"], "result": {"protocolVersion": "2025-11-25",
-              "capabilities": {"tools": {"listChanged": True}}, "serverInfo": info}})
+        hello(m, "listing")
     elif method == "tools/list":
         all_pages = pages()
         page = int(params.get("cursor") or 0)
         result = {"tools": all_pages[page]}
         if page + 1 < len(all_pages):
             result["nextCursor"] = str(page + 1)
-        send({"jsonrpc": "2.0", "id": m["id"], "result": result})
+        answer(m, result)
     elif method == "tools/call":
         if params["name"] == "switch":
             state["switched"] = True
             send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
-        send({"jsonrpc": "2.0", "id": m["id"], "result": {"content": [{"type": "text", "text": params["name"]}]}})
+        answer(m, {"content": [{"type": "text", "text": params["name"]}]})
     else:
-        send({"jsonrpc": "2.0", "id": m["id"], "result": {}})
+        answer(m, {})
 """
 
 
-def start(tmp_path: Path, **policy: Any) -> Any:
+def start(tmp_path: Path, server: str = LISTING_SERVER, **policy: Any) -> Any:
     script = tmp_path / "listing_server.py"
-    script.write_text(LISTING_SERVER)
+    script.write_text(server)
     policy.setdefault("tools", {"read_only": True})
     args = gateway_args(write_policy(tmp_path, command=[sys.executable, str(script)], **policy), server="fx")
     return raw_gateway(args, gateway_env(tmp_path))
@@ -107,29 +114,20 @@ def test_monitor_mode_holds_no_call_for_a_listing(tmp_path: Path) -> None:
         assert "result" in answer, answer
 
 
-GARBLED_FIRST_LISTING_SERVER = r"""
-import json, sys
+GARBLED_FIRST_LISTING_SERVER = SERVER_PRELUDE + r"""
 listings = 0
-def send(obj):
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
-for line in sys.stdin:
-    m = json.loads(line)
-    if "id" not in m:
-        continue
-    if m["method"] == "initialize":
-        send({"jsonrpc": "2.0", "id": m["id"], "result": {"protocolVersion": "2025-11-25",
-              "capabilities": {"tools": {}}, "serverInfo": {"name": "garbled", "version": "0"}}})
-    elif m["method"] == "tools/list":
+for m, method, params in requests():
+    if method == "initialize":
+        hello(m, "garbled", list_changed=False)
+    elif method == "tools/list":
         listings += 1
         if listings == 1:  # cut short: not JSON
             sys.stdout.write('{"jsonrpc":"2.0","id":%s,"result":{"tools":[\n' % json.dumps(m["id"]))
             sys.stdout.flush()
         else:
-            tool = {"name": "read_a", "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": True}}
-            send({"jsonrpc": "2.0", "id": m["id"], "result": {"tools": [tool]}})
-    elif m["method"] == "tools/call":
-        send({"jsonrpc": "2.0", "id": m["id"], "result": {"content": [{"type": "text", "text": "ran"}]}})
+            answer(m, {"tools": [tool("read_a")]})
+    elif method == "tools/call":
+        answer(m, {"content": [{"type": "text", "text": "ran"}]})
 """
 
 
@@ -137,16 +135,12 @@ def test_an_unusable_answer_to_the_gateways_listing_fails_the_held_call_at_once(
     """The server answered the gateway's own tools/list with a line that is not JSON: the
     call waiting for it gets -31006 now (not -31004 after request_timeout, as if the server
     had not answered), and the next call has the tools listed again."""
-    script = tmp_path / "garbled_server.py"
-    script.write_text(GARBLED_FIRST_LISTING_SERVER)
-    policy = write_policy(tmp_path, command=[sys.executable, str(script)], tools={"read_only": True},
-                          gateway={"request_timeout": 30})
-    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+    with start(tmp_path, GARBLED_FIRST_LISTING_SERVER, gateway={"request_timeout": 30}) as gw:
         gw.initialize()
-        failed = gw.request("tools/call", {"name": "read_a", "arguments": {}}, timeout=10)
+        failed = call(gw, "read_a")
         assert failed["error"]["code"] == codes.UPSTREAM_INVALID, failed
         assert "tools/list" in failed["error"]["message"]
-        assert "result" in gw.request("tools/call", {"name": "read_a", "arguments": {}}, timeout=10)
+        assert "result" in call(gw, "read_a")
 
 
 def test_a_tools_call_sent_as_a_notification_is_never_answered(tmp_path: Path) -> None:
@@ -163,31 +157,20 @@ def test_a_tools_call_sent_as_a_notification_is_never_answered(tmp_path: Path) -
     assert [(r["outcome"], r["rule"]) for r in records] == [("blocked", "servers.fx.tools.read_only")]
 
 
-CHANGED_WHILE_LISTED_SERVER = r"""
-import json, sys
+CHANGED_WHILE_LISTED_SERVER = SERVER_PRELUDE + r"""
 told = False
-def tool(name):
-    return {"name": name, "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": True}}
-def send(obj):
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
-for line in sys.stdin:
-    m = json.loads(line)
-    if "id" not in m:
-        continue
-    method, params = m["method"], m.get("params") or {}
+for m, method, params in requests():
     if method == "initialize":
-        send({"jsonrpc": "2.0", "id": m["id"], "result": {"protocolVersion": "2025-11-25",
-              "capabilities": {"tools": {"listChanged": True}}, "serverInfo": {"name": "changed", "version": "0"}}})
+        hello(m, "changed")
     elif method == "tools/list" and params.get("cursor"):
-        send({"jsonrpc": "2.0", "id": m["id"], "result": {"tools": [tool("read_b")]}})
+        answer(m, {"tools": [tool("read_b")]})
     elif method == "tools/list":
-        send({"jsonrpc": "2.0", "id": m["id"], "result": {"tools": [tool("read_a")], "nextCursor": "2"}})
+        answer(m, {"tools": [tool("read_a")], "nextCursor": "2"})
         if not told:  # its tools changed just after the first page went out
             told = True
             send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
     elif method == "tools/call":
-        send({"jsonrpc": "2.0", "id": m["id"], "result": {"content": [{"type": "text", "text": params["name"]}]}})
+        answer(m, {"content": [{"type": "text", "text": params["name"]}]})
 """
 
 
@@ -195,10 +178,7 @@ def test_a_list_changed_during_the_gateways_listing_makes_it_start_over(tmp_path
     """A list_changed between two pages of the gateway's own listing makes it forget the
     first page; the listing must start over, not end with the first page forgotten (its
     read-only tools were then refused as never listed, for the rest of the session)."""
-    script = tmp_path / "changed_server.py"
-    script.write_text(CHANGED_WHILE_LISTED_SERVER)
-    policy = write_policy(tmp_path, command=[sys.executable, str(script)], tools={"read_only": True})
-    with raw_gateway(gateway_args(policy, server="fx"), gateway_env(tmp_path)) as gw:
+    with start(tmp_path, CHANGED_WHILE_LISTED_SERVER) as gw:
         gw.initialize()
         assert "result" in call(gw, "read_b"), gw.notifications
         assert [n["method"] for n in gw.notifications] == ["notifications/tools/list_changed"]

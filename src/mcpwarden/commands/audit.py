@@ -135,14 +135,12 @@ def main(args: argparse.Namespace) -> int:
         try:
             count = write_baseline(args.write_baseline, report.findings)
         except OSError as exc:
-            print(f"mcpwarden audit: cannot write the baseline {args.write_baseline}: {exc.strerror}", file=sys.stderr)
-            return 2
+            raise UsageError(f"cannot write the baseline {args.write_baseline}: {exc.strerror}") from None
         print(f"mcpwarden audit: wrote {count} findings to baseline {args.write_baseline}", file=sys.stderr)
     try:
         out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     except OSError as exc:
-        print(f"mcpwarden audit: cannot write the report to {args.output}: {exc.strerror}", file=sys.stderr)
-        return 2
+        raise UsageError(f"cannot write the report to {args.output}: {exc.strerror}") from None
     try:
         if args.format == "json":
             from mcpwarden.auditor.reporters import json as json_reporter

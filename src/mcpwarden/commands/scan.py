@@ -12,6 +12,8 @@ import json
 import sys
 from typing import Any
 
+from mcpwarden.errors import UsageError
+
 DEFAULT_KEY_FILE = "~/.config/mcpwarden/detect.key"
 DEFAULT_HONEYTOKENS = "~/.config/mcpwarden/honeytokens.json"
 
@@ -76,8 +78,7 @@ def main(args: argparse.Namespace) -> int:
                 args.write_baseline, engine.fingerprint.key_id, ((i.finding, i.source) for i in located)
             )
         except OSError as exc:
-            print(f"mcpwarden scan: cannot write the baseline {args.write_baseline}: {exc.strerror}", file=sys.stderr)
-            return 2
+            raise UsageError(f"cannot write the baseline {args.write_baseline}: {exc.strerror}") from None
         print(f"mcpwarden scan: wrote {count} accepted finding(s) to {args.write_baseline}", file=sys.stderr)
         return 0
     suppressed = 0
@@ -93,8 +94,7 @@ def main(args: argparse.Namespace) -> int:
             with open(args.output, "w", encoding="utf-8") as fh:
                 fh.write(report)
         except OSError as exc:
-            print(f"mcpwarden scan: cannot write the report to {args.output}: {exc.strerror}", file=sys.stderr)
-            return 2
+            raise UsageError(f"cannot write the report to {args.output}: {exc.strerror}") from None
     else:
         sys.stdout.write(report)
     if located:

@@ -21,7 +21,6 @@ per server (``DlpGuard(policy.detection, server_name, engine)``).
 from __future__ import annotations
 
 import fnmatch
-import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +31,7 @@ from mcpwarden.detect.baseline import Baseline, load_baseline, load_key
 from mcpwarden.guards.base import PASS, Deny, Guard, Rewrite, Verdict
 from mcpwarden.guards.dlp_options import Action, DetectionOptions, RuleActions, ServerDetection, ToolDetection
 from mcpwarden.wire import codes
+from mcpwarden.wire.message import strict_json
 
 if TYPE_CHECKING:
     from mcpwarden.gateway.session import Call, Session
@@ -68,15 +68,6 @@ def _what(method: str | None, key: str, tool: str | None, call: Call | None) -> 
 _LONG_INTEGER = re.compile(rb"[:,\[]\s*-?[0-9]{19}")
 """Where an integer orjson may read as a float (beyond 64 bits) can begin (or one that merely
 looks like it, inside a string: that only costs a slower parse)."""
-
-
-def _exact(raw: bytes, parsed: dict[str, Any]) -> dict[str, Any]:
-    """``raw`` read with exact integers (the standard library's reading), else ``parsed``."""
-    try:
-        obj = json.loads(raw)
-    except (ValueError, RecursionError):
-        return parsed
-    return obj if isinstance(obj, dict) else parsed
 
 
 _UNSCANNED = frozenset({"jsonrpc"})
@@ -194,7 +185,8 @@ class DlpGuard(Guard):
         if _LONG_INTEGER.search(raw):
             # orjson reads an integer beyond 64 bits as a float (``1e+22``), so its digits, which
             # go on as they came, would not be scanned: scan the exact reading instead.
-            obj = _exact(raw, obj)
+            exact = strict_json(raw)
+            obj = exact if isinstance(exact, dict) else obj
         # Every member is forwarded, so every member is scanned: params/result/error, and the
         # method, a request's id and any unknown top-level member (a response's id only echoes
         # the receiver's own request id, and must stay as it is to be matched).

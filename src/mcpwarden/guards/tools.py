@@ -18,6 +18,7 @@ from pydantic import Field
 
 from mcpwarden.guards.base import PASS, Deny, Guard, Rewrite, Verdict
 from mcpwarden.policy.base import StrictModel
+from mcpwarden.wire.message import case_variant
 
 if TYPE_CHECKING:
     from mcpwarden.gateway.session import Call, Session
@@ -118,14 +119,12 @@ class ToolsGuard(Guard):
             return PASS
         if msg.method != "tools/call" or msg.origin != "client":
             return PASS
-        for key in msg.params:
-            if key not in _CALL_MEMBERS and key.casefold() in _CALL_MEMBERS:
-                # A server whose JSON library matches names ignoring case (Go's encoding/json)
-                # would take "NAME" (the last one) for the tool: the call is ambiguous.
-                return Deny(
-                    f"tools/call params hold {key!r}, which differs from {key.casefold()!r} only in case",
-                    f"{self.prefix}.allow",
-                )
+        variant = case_variant(msg.params, _CALL_MEMBERS)  # "NAME" could be the tool a server runs
+        if variant is not None:
+            return Deny(
+                f"tools/call params hold {variant!r}, which differs from {variant.casefold()!r} only in case",
+                f"{self.prefix}.allow",
+            )
         tool = msg.tool_name
         if tool is None:
             return Deny("tools/call without a tool name", f"{self.prefix}.allow")

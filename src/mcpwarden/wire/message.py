@@ -7,6 +7,7 @@ The gateway forwards ``raw`` unchanged unless a guard rewrites the message, so e
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import orjson
@@ -66,25 +67,23 @@ def parse(raw: bytes, origin: Origin) -> Message:
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        obj = _strict_json(raw)
-        if obj is _INVALID:
+        obj = strict_json(raw)
+        if obj is INVALID:
             reason = "invalid UTF-8" if "utf-8" in str(exc).lower() else "invalid JSON"
             raise FramingError(f"{reason}: {exc}", None) from None
     if isinstance(obj, dict) and isinstance(obj.get("id"), float):
-        obj = _strict_json(raw)  # an integer id beyond 64 bits, which orjson reads as a float
+        obj = strict_json(raw)  # an integer id beyond 64 bits, which orjson reads as a float
     if not isinstance(obj, dict):
         if isinstance(obj, list):
             raise FramingError("JSON-RPC batches (arrays) are not supported by MCP", None)
         raise FramingError("a JSON-RPC message must be a JSON object", None)
-    for key in obj:
-        if key not in _MEMBERS and key.casefold() in _MEMBERS:
-            # Some JSON libraries (Go's encoding/json) match member names ignoring case, and
-            # the last one wins: "METHOD" after "method" would be the method the peer obeys.
-            msg_id = obj.get("id")
-            raise FramingError(
-                f"member {key!r} differs from the JSON-RPC member {key.casefold()!r} only in case",
-                msg_id if _valid_id(msg_id) and "method" in obj else None,
-            )
+    variant = case_variant(obj, _MEMBERS)
+    if variant is not None:
+        msg_id = obj.get("id")
+        raise FramingError(
+            f"member {variant!r} differs from the JSON-RPC member {variant.casefold()!r} only in case",
+            msg_id if _valid_id(msg_id) and "method" in obj else None,
+        )
     if b"\r" in raw:
         # Valid JSON holds a carriage return only as whitespace between tokens, but a peer
         # that reads lines with universal newlines (the Python SDK's stdio server) ends a
@@ -114,23 +113,34 @@ def parse(raw: bytes, origin: Origin) -> Message:
     return Message(raw, obj, "response", None, msg_id, origin)
 
 
-_INVALID = object()
+INVALID = object()
+"""What ``strict_json`` returns for a line that is not JSON."""
 _MEMBERS = frozenset({"jsonrpc", "id", "method", "params", "result", "error"})
+
+
+def case_variant(keys: Iterable[str], names: frozenset[str]) -> str | None:
+    """A key that differs from one of ``names`` only in case, or None. Some JSON libraries
+    (Go's encoding/json) match member names ignoring case, and the last one wins: "METHOD"
+    after "method" would be what such a peer obeys, not what the gateway judged."""
+    for key in keys:
+        if key not in names and key.casefold() in names:
+            return key
+    return None
 
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _strict_json(raw: bytes) -> Any:
+def strict_json(raw: bytes) -> Any:
     """The standard library's reading of a line orjson refused or read lossily: it accepts
     what RFC 8259 allows and orjson does not (a lone surrogate escape such as ``"\\ud83d"``,
     which JavaScript writes for a string cut inside an emoji; integers beyond 64 bits). The
-    line must still be UTF-8 and hold no NaN or Infinity. ``_INVALID`` if it is not JSON."""
+    line must still be UTF-8 and hold no NaN or Infinity. ``INVALID`` if it is not JSON."""
     try:
         return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
-        return _INVALID
+        return INVALID
 
 
 def _valid_id(value: Any) -> bool:
